@@ -1,0 +1,74 @@
+//! Administrative commands: `create-superuser` and `create-tier`. Both are idempotent.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::ExprTrait,
+};
+
+use crate::{
+    auth::password,
+    config::Settings,
+    entities::{tier, user},
+    error::AppError,
+    users::service::{self, NewUser},
+    validation::normalize_email,
+};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    AlreadyExists,
+}
+
+pub async fn create_superuser(
+    db: &sea_orm::DatabaseConnection,
+    settings: &Settings,
+) -> anyhow::Result<Outcome> {
+    let admin = &settings.admin;
+    let email = normalize_email(&admin.email);
+    let existing = user::Entity::find()
+        .filter(
+            user::Column::Username
+                .eq(&admin.username)
+                .or(user::Column::Email.eq(&email)),
+        )
+        .one(db)
+        .await?;
+    if existing.is_some() {
+        return Ok(Outcome::AlreadyExists);
+    }
+    let new = NewUser {
+        name: admin.name.clone(),
+        username: admin.username.clone(),
+        email,
+        hashed_password: password::hash_password(admin.password.clone())
+            .await
+            .map_err(app_error)?,
+        is_superuser: true,
+    };
+    service::create(db, new).await.map_err(app_error)?;
+    Ok(Outcome::Created)
+}
+
+pub async fn create_tier(db: &sea_orm::DatabaseConnection, name: &str) -> anyhow::Result<Outcome> {
+    let existing = tier::Entity::find()
+        .filter(tier::Column::Name.eq(name))
+        .one(db)
+        .await?;
+    if existing.is_some() {
+        return Ok(Outcome::AlreadyExists);
+    }
+    tier::ActiveModel {
+        name: Set(name.to_string()),
+        created_at: Set(Utc::now()),
+        updated_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(Outcome::Created)
+}
+
+fn app_error(err: AppError) -> anyhow::Error {
+    anyhow::anyhow!("{err}")
+}

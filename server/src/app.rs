@@ -1,0 +1,129 @@
+//! Start-up: connect, migrate, bind, and the route tree with its middleware.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use poem::{
+    Endpoint, EndpointExt, Route, Server,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    middleware::{NormalizePath, TrailingSlash},
+};
+
+use crate::{
+    api::{API_PREFIX, api_service},
+    auth::{jwt::TokenService, password},
+    config::Settings,
+    db,
+    http::middleware::around_request,
+    redis_store::RedisStore,
+    state::AppState,
+};
+
+pub struct Application {
+    port: u16,
+    acceptor: TcpAcceptor,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to the database (applying pending migrations) and Redis, and binds the
+    /// listener, so that the real port is known before serving (tests bind port 0).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            jsonwebtoken::crypto::CryptoProvider::try_get_default().is_some(),
+            "no JWT crypto backend is enabled"
+        );
+        let db = db::connect(&settings.database_url)
+            .await
+            .with_context(|| "cannot connect to DATABASE_URL".to_string())?;
+        Migrator::up(&db, None)
+            .await
+            .context("applying database migrations")?;
+        let redis = match &settings.redis_url {
+            Some(url) => Some(
+                RedisStore::connect(url, &settings.redis_key_prefix)
+                    .await
+                    .context("cannot connect to REDIS_URL")?,
+            ),
+            None => None,
+        };
+        let tokens = TokenService::new(&settings).context("SECRET_KEY is not usable")?;
+        tokio::task::spawn_blocking(password::warm_up).await?;
+
+        let acceptor = TcpListener::bind(settings.bind_address())
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.bind_address()))?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
+            .context("the listener has no socket address")?;
+        let state = AppState {
+            settings: Arc::new(settings),
+            db,
+            tokens,
+            redis,
+        };
+        Ok(Self {
+            port,
+            acceptor,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until Ctrl-C / SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let app = routes(self.state);
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, shutdown_signal(), None)
+            .await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// The whole HTTP application.
+pub fn routes(state: AppState) -> impl Endpoint {
+    let api = api_service(&state.settings.app);
+    let mut route = Route::new();
+    if state.settings.docs_enabled() {
+        route = route
+            .nest("/docs", api.swagger_ui())
+            .at("/openapi.json", api.spec_endpoint());
+    }
+    let route = route.nest(API_PREFIX, api);
+    let max_age = state.settings.client_cache_max_age;
+    route
+        .with(NormalizePath::new(TrailingSlash::Trim))
+        .data(state)
+        .around(move |next, req| around_request(next, req, max_age))
+}

@@ -1,0 +1,155 @@
+//! `POST /login`, `POST /logout`, `POST /refresh`.
+
+use poem::web::Data;
+use poem_openapi::{Object, OpenApi, payload::Json};
+use serde::Deserialize;
+use validator::Validate;
+
+use crate::{
+    api::ApiTags,
+    auth::{BearerAuth, jwt::TokenKind, password, revocation, security::user_for_token},
+    error::{AppError, Errors},
+    http::{
+        body::{FormBody, OptionalJsonBody},
+        responses::Message,
+    },
+    state::AppState,
+    users::service as users,
+};
+
+/// The OAuth2 password-grant form. `username` may be the username or the email.
+#[derive(Debug, Object, Deserialize, Validate)]
+pub struct LoginForm {
+    /// Username, or email if it contains `@`.
+    #[validate(length(min = 1, message = "Field required"))]
+    pub username: String,
+    #[validate(length(min = 1, message = "Field required"))]
+    pub password: String,
+    /// Only `password` is accepted when given.
+    #[validate(custom(function = "password_grant"))]
+    pub grant_type: Option<String>,
+    pub scope: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+fn password_grant(grant_type: &str) -> Result<(), validator::ValidationError> {
+    if grant_type == "password" {
+        return Ok(());
+    }
+    Err(validator::ValidationError::new("grant_type")
+        .with_message("grant_type must be \"password\"".into()))
+}
+
+#[derive(Debug, Object)]
+pub struct Token {
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: String,
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Object)]
+pub struct AccessToken {
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: String,
+}
+
+#[derive(Debug, Object, Deserialize, Validate)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Object, Deserialize, Validate)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutRequest {
+    /// Revoked along with the access token when given.
+    #[serde(default, deserialize_with = "crate::http::body::non_null")]
+    pub refresh_token: Option<String>,
+}
+
+pub struct AuthApi;
+
+#[OpenApi(tag = "ApiTags::Login")]
+impl AuthApi {
+    /// Log in with a username (or email) and password
+    ///
+    /// Returns an access token for the `Authorization: Bearer` header and a refresh token for
+    /// `POST /refresh`.
+    #[oai(path = "/login", method = "post", operation_id = "login")]
+    async fn login(
+        &self,
+        state: Data<&AppState>,
+        form: FormBody<LoginForm>,
+    ) -> Result<Json<Token>, Errors<401, 422>> {
+        let form = form.0;
+        let user = users::find_active_by_login(&state.db, &form.username).await?;
+        let stored_hash = user.as_ref().map(|u| u.hashed_password.clone());
+        if !password::verify_password(form.password, stored_hash).await {
+            return Err(AppError::InvalidCredentials.into());
+        }
+        let user = user.ok_or(AppError::InvalidCredentials)?;
+        let issue = |kind| {
+            state
+                .tokens
+                .issue(user.id, kind)
+                .map_err(AppError::internal)
+        };
+        Ok(Json(Token {
+            access_token: issue(TokenKind::Access)?,
+            token_type: "bearer".into(),
+            refresh_token: issue(TokenKind::Refresh)?,
+        }))
+    }
+
+    /// Log out
+    ///
+    /// Revokes the presented access token, and the refresh token if one is sent, until they
+    /// expire.
+    #[oai(path = "/logout", method = "post", operation_id = "logout")]
+    async fn logout(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: OptionalJsonBody<LogoutRequest>,
+    ) -> Result<Json<Message>, Errors<401, 422>> {
+        let claims = &auth.0.claims;
+        if let Some(refresh_token) = body.0.and_then(|b| b.refresh_token) {
+            // Only the caller's own, valid refresh token is revoked; anything else is ignored
+            // rather than letting logout fail halfway.
+            if let Ok(refresh) = state.tokens.verify(&refresh_token, TokenKind::Refresh)
+                && refresh.sub == claims.sub
+            {
+                revocation::revoke(&state, &refresh.jti, refresh.expires_at()).await?;
+            }
+        }
+        revocation::revoke(&state, &claims.jti, claims.expires_at()).await?;
+        Ok(Message::json("Logged out successfully"))
+    }
+
+    /// Exchange a refresh token for a new access token
+    #[oai(
+        path = "/refresh",
+        method = "post",
+        operation_id = "refresh_access_token"
+    )]
+    async fn refresh(
+        &self,
+        state: Data<&AppState>,
+        body: crate::http::body::JsonBody<RefreshRequest>,
+    ) -> Result<Json<AccessToken>, Errors<401, 422>> {
+        let auth = user_for_token(&state, &body.0.refresh_token, TokenKind::Refresh).await?;
+        let access_token = state
+            .tokens
+            .issue(auth.user.id, TokenKind::Access)
+            .map_err(AppError::internal)?;
+        Ok(Json(AccessToken {
+            access_token,
+            token_type: "bearer".into(),
+        }))
+    }
+}

@@ -1,0 +1,79 @@
+//! The bearer-token security scheme. Its checker verifies the token, refuses revoked ones and
+//! loads the user, so a handler that takes [`BearerAuth`] only runs for a live user.
+
+use poem::Request;
+use poem_openapi::{SecurityScheme, auth::Bearer};
+
+use crate::{
+    auth::{
+        jwt::{Claims, TokenKind},
+        revocation,
+    },
+    entities::user,
+    error::AppError,
+    state::AppState,
+    users::service as users,
+};
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user: user::Model,
+    /// The claims of the presented access token (logout revokes its `jti`).
+    pub claims: Claims,
+}
+
+impl AuthUser {
+    pub fn require_superuser(&self) -> Result<(), AppError> {
+        if self.user.is_superuser {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+
+    /// Only the user named in the path may act on it.
+    pub fn require_self(&self, target: &user::Model) -> Result<(), AppError> {
+        if self.user.id == target.id {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+}
+
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "BearerAuth",
+    ty = "bearer",
+    bearer_format = "JWT",
+    checker = "authenticate"
+)]
+pub struct BearerAuth(pub AuthUser);
+
+async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<AuthUser> {
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| AppError::internal("application state is not attached to the route"))?;
+    Ok(user_for_token(state, &bearer.token, TokenKind::Access).await?)
+}
+
+/// Resolves a token of the given kind to its live user, or `InvalidCredentials`.
+pub async fn user_for_token(
+    state: &AppState,
+    token: &str,
+    kind: TokenKind,
+) -> Result<AuthUser, AppError> {
+    let claims = state.tokens.verify(token, kind).map_err(|err| {
+        tracing::debug!(error = %err, "token refused");
+        AppError::InvalidCredentials
+    })?;
+    if revocation::is_revoked(state, &claims.jti).await? {
+        return Err(AppError::InvalidCredentials);
+    }
+    let user_id = claims.user_id().ok_or(AppError::InvalidCredentials)?;
+    let user = users::find_active_by_id(&state.db, user_id)
+        .await?
+        .ok_or(AppError::InvalidCredentials)?;
+    Ok(AuthUser { user, claims })
+}

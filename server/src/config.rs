@@ -1,0 +1,367 @@
+//! Settings read from the environment (and an optional `.env` file), with the contract's
+//! names and defaults. A bad value stops start-up with a message naming the variable.
+
+use std::{net::IpAddr, str::FromStr, time::Duration};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid value for {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("{name} must be set when ENVIRONMENT is {environment}")]
+    Missing {
+        name: &'static str,
+        environment: &'static str,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Local,
+    Staging,
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Staging => "staging",
+            Self::Production => "production",
+        }
+    }
+}
+
+impl FromStr for Environment {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "local" => Ok(Self::Local),
+            "staging" => Ok(Self::Staging),
+            "production" => Ok(Self::Production),
+            _ => Err("expected one of local, staging, production".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "pretty" => Ok(Self::Pretty),
+            "json" => Ok(Self::Json),
+            _ => Err("expected pretty or json".into()),
+        }
+    }
+}
+
+/// The signing algorithm for JWTs; only the HMAC family, since the key is one shared secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    HS256,
+    HS384,
+    HS512,
+}
+
+impl FromStr for JwtAlgorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_uppercase().as_str() {
+            "HS256" => Ok(Self::HS256),
+            "HS384" => Ok(Self::HS384),
+            "HS512" => Ok(Self::HS512),
+            _ => Err("expected HS256, HS384 or HS512".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    pub name: String,
+    pub email: String,
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppInfo {
+    pub name: String,
+    pub description: String,
+    pub version: String,
+    pub contact_name: Option<String>,
+    pub contact_email: Option<String>,
+    pub license_name: Option<String>,
+}
+
+impl Default for AppInfo {
+    /// The values the committed spec is derived with, whatever the environment says.
+    fn default() -> Self {
+        Self {
+            name: "Rust API boilerplate".into(),
+            description: "Users, posts, JWT auth, tiers and per-tier rate limits, a response \
+                          cache and a background task queue."
+                .into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            contact_name: None,
+            contact_email: None,
+            license_name: Some("MIT".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    pub host: String,
+    pub port: u16,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub redis_cache_url: Option<String>,
+    pub redis_queue_url: Option<String>,
+    pub redis_rate_limit_url: Option<String>,
+    /// Prepended to every Redis key (not in the original's settings: lets deployments and
+    /// test runs share one Redis server).
+    pub redis_key_prefix: String,
+    pub secret_key: String,
+    pub algorithm: JwtAlgorithm,
+    pub access_token_expire: Duration,
+    pub refresh_token_expire: Duration,
+    pub admin: AdminSettings,
+    pub tier_name: String,
+    pub default_rate_limit_limit: u32,
+    pub default_rate_limit_period: u32,
+    pub client_cache_max_age: u32,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub app: AppInfo,
+    pub log_format: LogFormat,
+    pub sample_task_delay: Duration,
+    pub run_worker: bool,
+}
+
+/// The key used when none is configured; only ever accepted with `ENVIRONMENT=local`.
+const LOCAL_SECRET_KEY: &str = "local-development-secret-key-change-me";
+
+impl Settings {
+    /// Reads the process environment, after loading `.env` if there is one.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env file is normal; a malformed one is worth a warning but not fatal.
+        if let Err(err) = dotenvy::dotenv()
+            && !err.not_found()
+        {
+            eprintln!("warning: .env not loaded: {err}");
+        }
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds settings from any key lookup: tests pass a map instead of the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let environment: Environment = env.parse("ENVIRONMENT", Environment::Local)?;
+        let secret_key = match env.string("SECRET_KEY") {
+            Some(key) => key,
+            None if environment == Environment::Local => LOCAL_SECRET_KEY.to_string(),
+            None => {
+                return Err(ConfigError::Missing {
+                    name: "SECRET_KEY",
+                    environment: environment.as_str(),
+                });
+            }
+        };
+        let defaults = AppInfo::default();
+        let redis_url = env.string("REDIS_URL");
+        Ok(Self {
+            environment,
+            host: env.string("HOST").unwrap_or_else(|| "127.0.0.1".into()),
+            port: env.parse("PORT", 8000)?,
+            database_url: env
+                .string("DATABASE_URL")
+                .unwrap_or_else(|| "sqlite://app.db?mode=rwc".into()),
+            redis_cache_url: env.string("REDIS_CACHE_URL").or_else(|| redis_url.clone()),
+            redis_queue_url: env.string("REDIS_QUEUE_URL").or_else(|| redis_url.clone()),
+            redis_rate_limit_url: env
+                .string("REDIS_RATE_LIMIT_URL")
+                .or_else(|| redis_url.clone()),
+            redis_url,
+            redis_key_prefix: env.string("REDIS_KEY_PREFIX").unwrap_or_default(),
+            secret_key,
+            algorithm: env.parse("ALGORITHM", JwtAlgorithm::HS256)?,
+            access_token_expire: Duration::from_secs(
+                60 * env.positive::<u64>("ACCESS_TOKEN_EXPIRE_MINUTES", 30)?,
+            ),
+            refresh_token_expire: Duration::from_secs(
+                86_400 * env.positive::<u64>("REFRESH_TOKEN_EXPIRE_DAYS", 7)?,
+            ),
+            admin: AdminSettings {
+                name: env.string("ADMIN_NAME").unwrap_or_else(|| "Admin".into()),
+                email: env
+                    .string("ADMIN_EMAIL")
+                    .unwrap_or_else(|| "admin@example.com".into()),
+                username: env
+                    .string("ADMIN_USERNAME")
+                    .unwrap_or_else(|| "admin".into()),
+                password: env
+                    .string("ADMIN_PASSWORD")
+                    .unwrap_or_else(|| "!Ch4ng3Th1sP4ssW0rd!".into()),
+            },
+            tier_name: env.string("TIER_NAME").unwrap_or_else(|| "free".into()),
+            default_rate_limit_limit: env.positive("DEFAULT_RATE_LIMIT_LIMIT", 10)?,
+            default_rate_limit_period: env.positive("DEFAULT_RATE_LIMIT_PERIOD", 3600)?,
+            client_cache_max_age: env.parse("CLIENT_CACHE_MAX_AGE", 60)?,
+            trusted_proxies: env.list("TRUSTED_PROXIES")?,
+            app: AppInfo {
+                name: env.string("APP_NAME").unwrap_or(defaults.name),
+                description: env
+                    .string("APP_DESCRIPTION")
+                    .unwrap_or(defaults.description),
+                version: env.string("APP_VERSION").unwrap_or(defaults.version),
+                contact_name: env.string("CONTACT_NAME"),
+                contact_email: env.string("CONTACT_EMAIL"),
+                license_name: env.string("LICENSE_NAME").or(defaults.license_name),
+            },
+            log_format: env.parse("LOG_FORMAT", LogFormat::Pretty)?,
+            sample_task_delay: Duration::from_millis(env.parse("SAMPLE_TASK_DELAY_MS", 5000)?),
+            run_worker: env.parse_bool("RUN_WORKER", true)?,
+        })
+    }
+
+    pub fn docs_enabled(&self) -> bool {
+        self.environment != Environment::Production
+    }
+
+    pub fn bind_address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    /// A set, non-blank value.
+    fn string(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn parse<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.string(name) {
+            None => Ok(default),
+            Some(raw) => raw.parse().map_err(|err: T::Err| ConfigError::Invalid {
+                name,
+                reason: format!("{raw:?}: {err}"),
+            }),
+        }
+    }
+
+    fn positive<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + Default,
+        T::Err: std::fmt::Display,
+    {
+        let value = self.parse(name, default)?;
+        if value <= T::default() {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: "must be greater than zero".into(),
+            });
+        }
+        Ok(value)
+    }
+
+    fn parse_bool(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.string(name).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
+            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
+            Some(v) => Err(ConfigError::Invalid {
+                name,
+                reason: format!("{v:?}: expected true or false"),
+            }),
+        }
+    }
+
+    fn list<T>(&self, name: &'static str) -> Result<Vec<T>, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        let Some(raw) = self.string(name) else {
+            return Ok(Vec::new());
+        };
+        raw.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                item.parse().map_err(|err: T::Err| ConfigError::Invalid {
+                    name,
+                    reason: format!("{item:?}: {err}"),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.environment, Environment::Local);
+        assert_eq!(s.bind_address(), "127.0.0.1:8000");
+        assert!(s.database_url.starts_with("sqlite://"));
+        assert!(s.redis_url.is_none());
+        assert_eq!(s.access_token_expire, Duration::from_secs(1800));
+        assert_eq!(s.default_rate_limit_limit, 10);
+        assert!(s.run_worker);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = settings(&[("PORT", "eighty")]).unwrap_err().to_string();
+        assert!(err.contains("PORT"), "{err}");
+        let err = settings(&[("ACCESS_TOKEN_EXPIRE_MINUTES", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ACCESS_TOKEN_EXPIRE_MINUTES"), "{err}");
+        let err = settings(&[("TRUSTED_PROXIES", "10.0.0.1,nope")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("TRUSTED_PROXIES"), "{err}");
+    }
+
+    #[test]
+    fn secret_key_is_required_outside_local() {
+        let err = settings(&[("ENVIRONMENT", "production")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SECRET_KEY"), "{err}");
+        assert!(settings(&[("ENVIRONMENT", "production"), ("SECRET_KEY", "s")]).is_ok());
+    }
+
+    #[test]
+    fn specific_redis_urls_fall_back_to_redis_url() {
+        let s = settings(&[("REDIS_URL", "redis://a"), ("REDIS_QUEUE_URL", "redis://q")]).unwrap();
+        assert_eq!(s.redis_cache_url.as_deref(), Some("redis://a"));
+        assert_eq!(s.redis_queue_url.as_deref(), Some("redis://q"));
+    }
+}

@@ -1,0 +1,5 @@
+//! HTTP plumbing shared by every domain: body extractors, middleware, common responses.
+
+pub mod body;
+pub mod middleware;
+pub mod responses;

@@ -1,0 +1,64 @@
+//! `GET /health` and `GET /ready`.
+
+use poem::web::Data;
+use poem_openapi::{Object, OpenApi, payload::Json};
+use sea_orm::ConnectionTrait;
+
+use crate::{
+    api::ApiTags,
+    error::{AppError, Errors},
+    state::AppState,
+};
+
+#[derive(Debug, Object)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+}
+
+#[derive(Debug, Object)]
+pub struct Readiness {
+    /// `ready`.
+    pub status: String,
+    /// `ok`.
+    pub database: String,
+    /// `ok`, or `disabled` when no Redis is configured.
+    pub redis: String,
+}
+
+pub struct OpsApi;
+
+#[OpenApi(tag = "ApiTags::Operations")]
+impl OpsApi {
+    /// Liveness: the process is serving requests
+    #[oai(path = "/health", method = "get", operation_id = "health")]
+    async fn health(&self) -> Json<Health> {
+        Json(Health {
+            status: "ok".into(),
+        })
+    }
+
+    /// Readiness: the database and Redis (when configured) answer
+    #[oai(path = "/ready", method = "get", operation_id = "ready")]
+    async fn ready(&self, state: Data<&AppState>) -> Result<Json<Readiness>, Errors<503>> {
+        if let Err(err) = state.db.execute_unprepared("SELECT 1").await {
+            tracing::warn!(error = %err, "readiness: database unreachable");
+            return Err(AppError::Unavailable("Database unreachable".into()).into());
+        }
+        let redis = match &state.redis {
+            None => "disabled",
+            Some(redis) => match redis.ping().await {
+                Ok(()) => "ok",
+                Err(err) => {
+                    tracing::warn!(error = %err, "readiness: Redis unreachable");
+                    return Err(AppError::Unavailable("Redis unreachable".into()).into());
+                }
+            },
+        };
+        Ok(Json(Readiness {
+            status: "ready".into(),
+            database: "ok".into(),
+            redis: redis.into(),
+        }))
+    }
+}

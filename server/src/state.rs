@@ -1,0 +1,16 @@
+//! What every handler can reach: configuration, the database, the token service, Redis.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::{auth::jwt::TokenService, config::Settings, redis_store::RedisStore};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: DatabaseConnection,
+    pub tokens: TokenService,
+    /// `None` when no `REDIS_URL` is configured: the in-process backends are used instead.
+    pub redis: Option<RedisStore>,
+}

@@ -1,0 +1,152 @@
+//! The users endpoints.
+
+use poem::web::Data;
+use poem_openapi::{
+    OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+
+use crate::{
+    api::ApiTags,
+    auth::{BearerAuth, revocation},
+    error::{AppError, Errors},
+    http::{
+        body::JsonBody,
+        responses::{Created, Message},
+    },
+    pagination::{self, PageRequest, Paginated},
+    state::AppState,
+    users::{
+        schemas::{UserCreate, UserRead, UserUpdate},
+        service::{self, NewUser},
+    },
+};
+
+const USER_NOT_FOUND: &str = "User not found";
+
+pub struct UserApi;
+
+#[OpenApi(tag = "ApiTags::Users")]
+impl UserApi {
+    /// Sign up
+    #[oai(path = "/user", method = "post", operation_id = "create_user")]
+    async fn create_user(
+        &self,
+        state: Data<&AppState>,
+        body: JsonBody<UserCreate>,
+    ) -> Result<Created<UserRead>, Errors<400, 422>> {
+        let new = NewUser::from_signup(body.0).await?;
+        let user = service::create(&state.db, new).await?;
+        Ok(Created(user.into()))
+    }
+
+    /// List users (not soft-deleted), by id
+    #[oai(path = "/users", method = "get", operation_id = "read_users")]
+    async fn read_users(
+        &self,
+        state: Data<&AppState>,
+        /// Page number, from 1
+        #[oai(default = "pagination::default_page", validator(minimum(value = "1")))]
+        page: Query<u64>,
+        /// Page size, 1 to 100
+        #[oai(
+            default = "pagination::default_items_per_page",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        items_per_page: Query<u64>,
+    ) -> Result<Json<Paginated<UserRead>>, Errors<422>> {
+        let request = PageRequest {
+            page: page.0,
+            items_per_page: items_per_page.0,
+        };
+        let (rows, total) = service::list_active(&state.db, request).await?;
+        let data = rows.into_iter().map(UserRead::from).collect();
+        Ok(Json(Paginated::new(data, total, request)))
+    }
+
+    /// The authenticated user
+    #[oai(path = "/user/me", method = "get", operation_id = "read_users_me")]
+    async fn read_users_me(&self, auth: BearerAuth) -> Result<Json<UserRead>, Errors<401>> {
+        Ok(Json(auth.0.user.into()))
+    }
+
+    /// A user by username
+    #[oai(path = "/user/:username", method = "get", operation_id = "read_user")]
+    async fn read_user(
+        &self,
+        state: Data<&AppState>,
+        username: Path<String>,
+    ) -> Result<Json<UserRead>, Errors<404, 422>> {
+        let user = service::find_active_by_username(&state.db, &username)
+            .await?
+            .ok_or(AppError::not_found(USER_NOT_FOUND))?;
+        Ok(Json(user.into()))
+    }
+
+    /// Update your own profile
+    #[oai(
+        path = "/user/:username",
+        method = "patch",
+        operation_id = "patch_user"
+    )]
+    async fn patch_user(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        username: Path<String>,
+        body: JsonBody<UserUpdate>,
+    ) -> Result<Json<Message>, Errors<400, 401, 403, 404, 422>> {
+        let user = service::find_active_by_username(&state.db, &username)
+            .await?
+            .ok_or(AppError::not_found(USER_NOT_FOUND))?;
+        auth.0.require_self(&user)?;
+        service::update(&state.db, user, body.0).await?;
+        Ok(Message::json("User updated"))
+    }
+
+    /// Delete your own account (soft delete)
+    ///
+    /// The account is kept, marked deleted; its username stays taken. The token used for this
+    /// request is revoked.
+    #[oai(
+        path = "/user/:username",
+        method = "delete",
+        operation_id = "erase_user"
+    )]
+    async fn erase_user(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        username: Path<String>,
+    ) -> Result<Json<Message>, Errors<401, 403, 404, 422>> {
+        let user = service::find_active_by_username(&state.db, &username)
+            .await?
+            .ok_or(AppError::not_found(USER_NOT_FOUND))?;
+        auth.0.require_self(&user)?;
+        service::soft_delete(&state.db, user).await?;
+        let claims = &auth.0.claims;
+        revocation::revoke(&state, &claims.jti, claims.expires_at()).await?;
+        Ok(Message::json("User deleted"))
+    }
+
+    /// Delete a user and their posts from the database (superuser)
+    #[oai(
+        path = "/db_user/:username",
+        method = "delete",
+        operation_id = "erase_db_user"
+    )]
+    async fn erase_db_user(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        username: Path<String>,
+    ) -> Result<Json<Message>, Errors<401, 403, 404, 422>> {
+        auth.0.require_superuser()?;
+        let user = service::find_any_by_username(&state.db, &username)
+            .await?
+            .ok_or(AppError::not_found(USER_NOT_FOUND))?;
+        service::hard_delete(&state.db, user.id).await?;
+        Ok(Message::json("User deleted from the database"))
+    }
+}

@@ -1,0 +1,88 @@
+//! Request and response bodies of the users endpoints.
+
+use poem_openapi::Object;
+use serde::Deserialize;
+use validator::Validate;
+
+use crate::{entities::user, validation};
+
+/// A user as the API shows it: never the password hash.
+#[derive(Debug, Clone, Object)]
+pub struct UserRead {
+    pub id: i32,
+    #[oai(nullable)]
+    pub tier_id: Option<i32>,
+    pub name: String,
+    pub username: String,
+    pub email: String,
+    pub profile_image_url: String,
+}
+
+impl From<user::Model> for UserRead {
+    fn from(user: user::Model) -> Self {
+        Self {
+            id: user.id,
+            tier_id: user.tier_id,
+            name: user.name,
+            username: user.username,
+            email: user.email,
+            profile_image_url: user.profile_image_url,
+        }
+    }
+}
+
+#[derive(Debug, Object, Deserialize, Validate)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct UserCreate {
+    #[oai(validator(min_length = 2, max_length = 30))]
+    #[validate(length(min = 2, max = 30, message = "must be 2 to 30 characters"))]
+    pub name: String,
+    /// Lowercase letters and digits; not a path segment of this API (`me`, `users`, ...).
+    #[oai(validator(min_length = 2, max_length = 20, pattern = r"^[a-z0-9]+$"))]
+    #[validate(
+        length(min = 2, max = 20, message = "must be 2 to 20 characters"),
+        regex(path = *validation::USERNAME, message = "must match ^[a-z0-9]+$"),
+        custom(function = "validation::not_reserved_username")
+    )]
+    pub username: String,
+    #[oai(validator(max_length = 50))]
+    #[validate(
+        email(message = "must be a valid email address"),
+        length(max = 50, message = "must be at most 50 characters")
+    )]
+    pub email: String,
+    #[oai(validator(min_length = 8, max_length = 128))]
+    #[validate(length(min = 8, max = 128, message = "must be 8 to 128 characters"))]
+    pub password: String,
+}
+
+/// Any subset of the fields; `null` is not accepted for any of them.
+#[derive(Debug, Object, Deserialize, Validate)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    #[oai(validator(min_length = 2, max_length = 30))]
+    #[serde(default, deserialize_with = "crate::http::body::non_null")]
+    #[validate(length(min = 2, max = 30, message = "must be 2 to 30 characters"))]
+    pub name: Option<String>,
+    #[oai(validator(min_length = 2, max_length = 20, pattern = r"^[a-z0-9]+$"))]
+    #[serde(default, deserialize_with = "crate::http::body::non_null")]
+    #[validate(
+        length(min = 2, max = 20, message = "must be 2 to 20 characters"),
+        regex(path = *validation::USERNAME, message = "must match ^[a-z0-9]+$"),
+        custom(function = "validation::not_reserved_username")
+    )]
+    pub username: Option<String>,
+    #[oai(validator(max_length = 50))]
+    #[serde(default, deserialize_with = "crate::http::body::non_null")]
+    #[validate(
+        email(message = "must be a valid email address"),
+        length(max = 50, message = "must be at most 50 characters")
+    )]
+    pub email: Option<String>,
+    #[oai(validator(pattern = r"^(https?|ftp)://[^\s/$.?#].[^\s]*$"))]
+    #[serde(default, deserialize_with = "crate::http::body::non_null")]
+    #[validate(regex(path = *validation::URL, message = "must be an http(s) or ftp URL"))]
+    pub profile_image_url: Option<String>,
+}

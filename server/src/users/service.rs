@@ -1,0 +1,219 @@
+//! User queries and rules, independent of HTTP.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, SqlErr, TransactionSession, TransactionTrait,
+};
+
+use crate::{
+    entities::{
+        post,
+        user::{self, Column, Entity as User},
+    },
+    error::AppError,
+    pagination::PageRequest,
+    users::schemas::{UserCreate, UserUpdate},
+    validation::normalize_email,
+};
+
+pub const DEFAULT_PROFILE_IMAGE_URL: &str = "https://profileimageurl.com";
+
+const EMAIL_TAKEN: &str = "Email is already registered";
+const USERNAME_TAKEN: &str = "Username not available";
+
+pub async fn find_active_by_id(
+    db: &impl ConnectionTrait,
+    id: i32,
+) -> Result<Option<user::Model>, DbErr> {
+    User::find_by_id(id)
+        .filter(Column::IsDeleted.eq(false))
+        .one(db)
+        .await
+}
+
+pub async fn find_active_by_username(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> Result<Option<user::Model>, DbErr> {
+    User::find()
+        .filter(Column::Username.eq(username))
+        .filter(Column::IsDeleted.eq(false))
+        .one(db)
+        .await
+}
+
+/// Soft-deleted users included: for what only a superuser does to them.
+pub async fn find_any_by_username(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> Result<Option<user::Model>, DbErr> {
+    User::find()
+        .filter(Column::Username.eq(username))
+        .one(db)
+        .await
+}
+
+/// The login form takes a username, or an email when it contains `@`.
+pub async fn find_active_by_login(
+    db: &impl ConnectionTrait,
+    username_or_email: &str,
+) -> Result<Option<user::Model>, DbErr> {
+    let filter = if username_or_email.contains('@') {
+        Column::Email.eq(normalize_email(username_or_email))
+    } else {
+        Column::Username.eq(username_or_email)
+    };
+    User::find()
+        .filter(filter)
+        .filter(Column::IsDeleted.eq(false))
+        .one(db)
+        .await
+}
+
+pub async fn list_active(
+    db: &impl ConnectionTrait,
+    page: PageRequest,
+) -> Result<(Vec<user::Model>, u64), DbErr> {
+    let paginator = User::find()
+        .filter(Column::IsDeleted.eq(false))
+        .order_by_asc(Column::Id)
+        .paginate(db, page.items_per_page);
+    let total = paginator.num_items().await?;
+    let rows = paginator.fetch_page(page.index()).await?;
+    Ok((rows, total))
+}
+
+async fn email_taken(db: &impl ConnectionTrait, email: &str) -> Result<bool, DbErr> {
+    Ok(User::find()
+        .filter(Column::Email.eq(email))
+        .count(db)
+        .await?
+        > 0)
+}
+
+async fn username_taken(db: &impl ConnectionTrait, username: &str) -> Result<bool, DbErr> {
+    // Soft-deleted users keep their username.
+    Ok(User::find()
+        .filter(Column::Username.eq(username))
+        .count(db)
+        .await?
+        > 0)
+}
+
+/// Maps a unique-constraint violation (a race the pre-checks lost) to the contract's 400.
+fn on_unique_violation(err: DbErr) -> AppError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(message)) if message.contains("email") => {
+            AppError::bad_request(EMAIL_TAKEN)
+        }
+        Some(SqlErr::UniqueConstraintViolation(message)) if message.contains("username") => {
+            AppError::bad_request(USERNAME_TAKEN)
+        }
+        _ => err.into(),
+    }
+}
+
+pub struct NewUser {
+    pub name: String,
+    pub username: String,
+    pub email: String,
+    pub hashed_password: String,
+    pub is_superuser: bool,
+}
+
+impl NewUser {
+    pub async fn from_signup(body: UserCreate) -> Result<Self, AppError> {
+        Ok(Self {
+            name: body.name,
+            username: body.username,
+            email: normalize_email(&body.email),
+            hashed_password: crate::auth::password::hash_password(body.password).await?,
+            is_superuser: false,
+        })
+    }
+}
+
+pub async fn create(db: &impl ConnectionTrait, new: NewUser) -> Result<user::Model, AppError> {
+    if email_taken(db, &new.email).await? {
+        return Err(AppError::bad_request(EMAIL_TAKEN));
+    }
+    if username_taken(db, &new.username).await? {
+        return Err(AppError::bad_request(USERNAME_TAKEN));
+    }
+    let row = user::ActiveModel {
+        name: Set(new.name),
+        username: Set(new.username),
+        email: Set(new.email),
+        hashed_password: Set(new.hashed_password),
+        profile_image_url: Set(DEFAULT_PROFILE_IMAGE_URL.to_string()),
+        uuid: Set(uuid::Uuid::new_v4()),
+        created_at: Set(Utc::now()),
+        updated_at: Set(None),
+        deleted_at: Set(None),
+        is_deleted: Set(false),
+        is_superuser: Set(new.is_superuser),
+        tier_id: Set(None),
+        ..Default::default()
+    };
+    row.insert(db).await.map_err(on_unique_violation)
+}
+
+pub async fn update(
+    db: &impl ConnectionTrait,
+    user: user::Model,
+    changes: UserUpdate,
+) -> Result<user::Model, AppError> {
+    let email = changes.email.as_deref().map(normalize_email);
+    if let Some(email) = &email
+        && *email != user.email
+        && email_taken(db, email).await?
+    {
+        return Err(AppError::bad_request(EMAIL_TAKEN));
+    }
+    if let Some(username) = &changes.username
+        && *username != user.username
+        && username_taken(db, username).await?
+    {
+        return Err(AppError::bad_request(USERNAME_TAKEN));
+    }
+    let mut row: user::ActiveModel = user.into();
+    if let Some(name) = changes.name {
+        row.name = Set(name);
+    }
+    if let Some(username) = changes.username {
+        row.username = Set(username);
+    }
+    if let Some(email) = email {
+        row.email = Set(email);
+    }
+    if let Some(url) = changes.profile_image_url {
+        row.profile_image_url = Set(url);
+    }
+    row.updated_at = Set(Some(Utc::now()));
+    row.update(db).await.map_err(on_unique_violation)
+}
+
+pub async fn soft_delete(db: &impl ConnectionTrait, user: user::Model) -> Result<(), DbErr> {
+    let now = Utc::now();
+    let mut row: user::ActiveModel = user.into();
+    row.is_deleted = Set(true);
+    row.deleted_at = Set(Some(now));
+    row.updated_at = Set(Some(now));
+    row.update(db).await?;
+    Ok(())
+}
+
+/// Removes the user and their posts, all or nothing.
+pub async fn hard_delete<C>(db: &C, user_id: i32) -> Result<(), DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = db.begin().await?;
+    post::Entity::delete_many()
+        .filter(post::Column::CreatedByUserId.eq(user_id))
+        .exec(&txn)
+        .await?;
+    User::delete_by_id(user_id).exec(&txn).await?;
+    txn.commit().await
+}

@@ -1,0 +1,304 @@
+//! Test fixtures: a live server per test, on port 0, with a fresh database.
+//!
+//! Backends come from the environment:
+//! - `TEST_DATABASE_URL` (PostgreSQL): each test gets a database of its own on that server,
+//!   dropped when the test ends. Unset: an SQLite file in a temporary directory.
+//! - `TEST_REDIS_URL`: the server uses that Redis, under a random key prefix.
+//!
+//! A configured server that cannot be reached fails the test; nothing is skipped.
+
+use std::collections::HashMap;
+
+use client::{Client, types};
+use progenitor_client::{Error as ClientError, ResponseValue};
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Database};
+use server::{Application, Settings, state::AppState};
+
+pub const PASSWORD: &str = "s3cure-passw0rd";
+
+pub struct TestApp {
+    pub base_url: String,
+    /// An anonymous client.
+    pub api: Client,
+    pub state: AppState,
+    _database: TestDatabase,
+}
+
+enum TestDatabase {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            let label = name.clone();
+            // Drop runs inside the test's runtime; the clean-up needs a runtime of its own.
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime
+                    .block_on(async {
+                        let db = Database::connect(&admin_url).await?;
+                        db.execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .await?;
+                        Ok::<_, sea_orm::DbErr>(())
+                    })
+                    .map_err(std::io::Error::other)
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(()))) {
+                eprintln!("warning: test database {label} was not dropped");
+            }
+        }
+    }
+}
+
+/// Replaces the database name of a PostgreSQL URL.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let prefix = match base.rfind('/') {
+        Some(i) if i > base.find("//").map_or(0, |j| j + 1) => &base[..i],
+        _ => base,
+    };
+    match query {
+        Some(query) => format!("{prefix}/{name}?{query}"),
+        None => format!("{prefix}/{name}"),
+    }
+}
+
+async fn test_database() -> (String, TestDatabase) {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(admin_url) if !admin_url.trim().is_empty() => {
+            let name = format!("it_{}", uuid::Uuid::new_v4().simple());
+            let admin = Database::connect(&admin_url).await.unwrap_or_else(|err| {
+                panic!("TEST_DATABASE_URL={admin_url} is set but unreachable: {err}")
+            });
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .unwrap_or_else(|err| panic!("cannot create test database {name}: {err}"));
+            admin.close().await.ok();
+            let url = with_database(&admin_url, &name);
+            (url, TestDatabase::Postgres { admin_url, name })
+        }
+        _ => {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+            (url, TestDatabase::Sqlite(dir))
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts the server with extra settings (environment variable names and values).
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let (database_url, database) = test_database().await;
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("HOST".into(), "127.0.0.1".into()),
+        ("PORT".into(), "0".into()),
+        ("DATABASE_URL".into(), database_url),
+        ("SECRET_KEY".into(), uuid::Uuid::new_v4().to_string()),
+        ("ADMIN_USERNAME".into(), "admin".into()),
+        ("ADMIN_EMAIL".into(), "admin@example.com".into()),
+        ("ADMIN_PASSWORD".into(), PASSWORD.into()),
+    ]);
+    if let Ok(redis_url) = std::env::var("TEST_REDIS_URL")
+        && !redis_url.trim().is_empty()
+    {
+        env.insert("REDIS_URL".into(), redis_url);
+        env.insert(
+            "REDIS_KEY_PREFIX".into(),
+            format!("it:{}:", uuid::Uuid::new_v4().simple()),
+        );
+    }
+    for (key, value) in overrides {
+        env.insert(key.to_string(), value.to_string());
+    }
+    let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("valid settings");
+    if std::env::var_os("TEST_LOG").is_some() {
+        server::telemetry::init(settings.log_format);
+    }
+    let app = Application::build(settings)
+        .await
+        .unwrap_or_else(|err| panic!("the server did not start: {err:#}"));
+    let base_url = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        api: Client::new(&base_url),
+        base_url,
+        state,
+        _database: database,
+    }
+}
+
+/// A signed-up, logged-in user.
+pub struct TestUser {
+    pub user: types::UserRead,
+    pub token: types::Token,
+    /// A client that sends this user's access token.
+    pub api: Client,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn authed(&self, access_token: &str) -> Client {
+        client::with_bearer(&self.base_url, access_token).expect("a client")
+    }
+
+    pub async fn signup(&self, username: &str) -> types::UserRead {
+        self.api
+            .create_user()
+            .body(signup_body(username))
+            .send()
+            .await
+            .expect("sign-up succeeds")
+            .into_inner()
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> types::Token {
+        self.api
+            .login()
+            .body(login_form(username, password))
+            .send()
+            .await
+            .expect("login succeeds")
+            .into_inner()
+    }
+
+    pub async fn fx_user(&self, username: &str) -> TestUser {
+        let user = self.signup(username).await;
+        let token = self.login(username, PASSWORD).await;
+        let api = self.authed(&token.access_token);
+        TestUser { user, token, api }
+    }
+
+    /// The superuser from the `ADMIN_*` settings, created by the admin command's code.
+    pub async fn fx_superuser(&self) -> TestUser {
+        server::admin::create_superuser(&self.state.db, &self.state.settings)
+            .await
+            .expect("superuser created");
+        let token = self.login("admin", PASSWORD).await;
+        let api = self.authed(&token.access_token);
+        let user = api.read_users_me().send().await.expect("me").into_inner();
+        TestUser { user, token, api }
+    }
+}
+
+pub fn signup_body(username: &str) -> types::UserCreate {
+    types::UserCreate {
+        name: format!("User {username}")
+            .as_str()
+            .try_into()
+            .expect("valid name"),
+        username: username.try_into().expect("valid username"),
+        email: format!("{username}@example.com")
+            .as_str()
+            .try_into()
+            .expect("valid email"),
+        password: PASSWORD.try_into().expect("valid password"),
+    }
+}
+
+pub fn login_form(username: &str, password: &str) -> types::LoginForm {
+    types::LoginForm {
+        username: username.into(),
+        password: password.into(),
+        grant_type: None,
+        scope: None,
+        client_id: None,
+        client_secret: None,
+    }
+}
+
+/// An error answer from the server, as the typed client reports it.
+pub struct ApiFailure {
+    pub status: StatusCode,
+    pub body: types::ErrorBody,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl ApiFailure {
+    /// The `detail` message; panics on a validation list.
+    pub fn message(&self) -> &str {
+        match &self.body.detail {
+            types::ErrorDetail::String(message) => message,
+            types::ErrorDetail::Array(issues) => panic!("expected a message, got {issues:?}"),
+        }
+    }
+
+    /// The `loc` of each validation issue.
+    pub fn locations(&self) -> Vec<Vec<String>> {
+        match &self.body.detail {
+            types::ErrorDetail::Array(issues) => issues.iter().map(|i| i.loc.clone()).collect(),
+            types::ErrorDetail::String(message) => panic!("expected issues, got {message:?}"),
+        }
+    }
+}
+
+/// Unwraps the error of a client call; panics if the call succeeded or never got an answer.
+pub fn failure<T: std::fmt::Debug>(
+    result: Result<ResponseValue<T>, ClientError<types::ErrorBody>>,
+) -> ApiFailure {
+    match result {
+        Err(ClientError::ErrorResponse(response)) => ApiFailure {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.into_inner(),
+        },
+        Ok(ok) => panic!(
+            "expected an error response, got {:?} {:?}",
+            ok.status(),
+            ok.into_inner()
+        ),
+        Err(other) => panic!("expected an error response, got {other:?}"),
+    }
+}
+
+/// Raw JSON answer, for what the typed client cannot send.
+pub async fn raw_json(response: reqwest::Response) -> (StatusCode, serde_json::Value) {
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        content_type.starts_with("application/json"),
+        "expected JSON, got {content_type:?} with status {status}"
+    );
+    let body = response.json().await.expect("a JSON body");
+    (status, body)
+}
+
+#[test]
+fn database_name_is_replaced_in_postgres_urls() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/postgres", "it_x"),
+        "postgres://postgres@127.0.0.1:5432/it_x"
+    );
+    assert_eq!(
+        with_database("postgres://u@h/db?sslmode=disable", "it_x"),
+        "postgres://u@h/it_x?sslmode=disable"
+    );
+    assert_eq!(
+        with_database("postgres://u@h", "it_x"),
+        "postgres://u@h/it_x"
+    );
+}

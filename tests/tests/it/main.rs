@@ -1,0 +1,9 @@
+//! The one integration-test binary: each module drives the live server through the generated
+//! client, one module per domain.
+
+mod helpers;
+
+mod auth;
+mod ops;
+mod spec;
+mod users;

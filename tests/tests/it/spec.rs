@@ -1,0 +1,104 @@
+//! The committed spec is exactly what the server derives, and is client-generator friendly.
+
+use serde_json::Value;
+
+const COMMITTED: &str = include_str!("../../../openapi.json");
+
+fn spec() -> Value {
+    serde_json::from_str(COMMITTED).expect("openapi.json is JSON")
+}
+
+fn operations(spec: &Value) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            out.push((method.to_uppercase(), path.clone(), op.clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn committed_spec_matches_the_server() {
+    assert!(
+        COMMITTED.trim_end() == server::spec_json().trim_end(),
+        "openapi.json is stale: regenerate it with `cargo run --bin server -- openapi > openapi.json`"
+    );
+}
+
+#[test]
+fn every_operation_has_a_stable_id_a_tag_and_a_summary() {
+    let spec = spec();
+    let ops = operations(&spec);
+    assert!(
+        ops.len() >= 12,
+        "expected the users and auth operations, got {}",
+        ops.len()
+    );
+    let mut ids = std::collections::HashSet::new();
+    for (method, path, op) in &ops {
+        let id = op["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path}: no operationId"));
+        assert!(
+            id.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+            "{method} {path}: operationId {id} is not snake_case"
+        );
+        assert!(ids.insert(id.to_string()), "duplicate operationId {id}");
+        assert!(
+            op["tags"].as_array().is_some_and(|t| t.len() == 1),
+            "{id}: one tag"
+        );
+        assert!(
+            op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+            "{id}: summary"
+        );
+        assert!(
+            path.starts_with("/api/v1/"),
+            "{id}: path {path} lacks the prefix"
+        );
+    }
+}
+
+#[test]
+fn every_error_response_is_the_one_json_error_body() {
+    let spec = spec();
+    for (method, path, op) in operations(&spec) {
+        let responses = op["responses"].as_object().expect("responses");
+        let successes: Vec<_> = responses.keys().filter(|s| s.starts_with('2')).collect();
+        assert_eq!(successes.len(), 1, "{method} {path}: one success status");
+        for (status, response) in responses {
+            if status.starts_with('2') {
+                continue;
+            }
+            let content = response["content"].as_object().expect("error content");
+            assert_eq!(
+                content.len(),
+                1,
+                "{method} {path} {status}: one content type"
+            );
+            let (content_type, media) = content.iter().next().expect("content");
+            assert!(content_type.starts_with("application/json"));
+            assert_eq!(
+                media["schema"]["$ref"], "#/components/schemas/ErrorBody",
+                "{method} {path} {status}"
+            );
+        }
+    }
+}
+
+#[test]
+fn protected_operations_declare_bearer_auth_and_401() {
+    let spec = spec();
+    for (method, path, op) in operations(&spec) {
+        if op.get("security").is_some() {
+            assert!(
+                op["responses"].get("401").is_some(),
+                "{method} {path}: secured but no 401"
+            );
+        }
+    }
+    let scheme = &spec["components"]["securitySchemes"]["BearerAuth"];
+    assert_eq!(scheme["type"], "http");
+    assert_eq!(scheme["scheme"], "bearer");
+}
