@@ -10,9 +10,13 @@ use crate::{
     config::Settings,
     entities::{tier, user},
     error::AppError,
-    users::service::{self, NewUser},
-    validation::normalize_email,
+    users::{
+        schemas::UserCreate,
+        service::{self, NewUser},
+    },
+    validation::{self, normalize_email},
 };
+use validator::Validate;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -25,6 +29,15 @@ pub async fn create_superuser(
     settings: &Settings,
 ) -> anyhow::Result<Outcome> {
     let admin = &settings.admin;
+    // The superuser obeys the same rules as a sign-up.
+    UserCreate {
+        name: admin.name.clone(),
+        username: admin.username.clone(),
+        email: admin.email.clone(),
+        password: admin.password.clone(),
+    }
+    .validate()
+    .map_err(|err| anyhow::anyhow!("the ADMIN_* settings are not a valid user: {err}"))?;
     let email = normalize_email(&admin.email);
     let existing = user::Entity::find()
         .filter(
@@ -51,6 +64,10 @@ pub async fn create_superuser(
 }
 
 pub async fn create_tier(db: &sea_orm::DatabaseConnection, name: &str) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(
+        (1..=50).contains(&name.len()) && validation::TIER_NAME.is_match(name),
+        "TIER_NAME must be 1 to 50 characters of a-z, 0-9, _ and -"
+    );
     let existing = tier::Entity::find()
         .filter(tier::Column::Name.eq(name))
         .one(db)

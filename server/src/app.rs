@@ -6,8 +6,9 @@ use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use poem::{
     Endpoint, EndpointExt, Route, Server,
+    error::ResponseError,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    middleware::{NormalizePath, TrailingSlash},
+    middleware::{CatchPanic, NormalizePath, TrailingSlash},
 };
 
 use crate::{
@@ -15,7 +16,8 @@ use crate::{
     auth::{jwt::TokenService, password},
     config::Settings,
     db,
-    http::middleware::around_request,
+    error::AppError,
+    http::middleware::{RequestPolicy, around_request},
     redis_store::RedisStore,
     state::AppState,
 };
@@ -120,10 +122,14 @@ pub fn routes(state: AppState) -> impl Endpoint {
             .nest("/docs", api.swagger_ui())
             .at("/openapi.json", api.spec_endpoint());
     }
+    let policy = RequestPolicy::new(state.settings.client_cache_max_age, &api.spec());
     let route = route.nest(API_PREFIX, api);
-    let max_age = state.settings.client_cache_max_age;
     route
         .with(NormalizePath::new(TrailingSlash::Trim))
+        .with(
+            CatchPanic::new()
+                .with_handler(|_| AppError::internal("a request handler panicked").as_response()),
+        )
         .data(state)
-        .around(move |next, req| around_request(next, req, max_age))
+        .around(move |next, req| around_request(next, req, policy.clone()))
 }

@@ -295,12 +295,10 @@ impl<const A: u16, const B: u16, const C: u16, const D: u16, const E: u16> From<
     for Errors<A, B, C, D, E>
 {
     fn from(err: AppError) -> Self {
-        if cfg!(debug_assertions) {
-            let status = err.status().as_u16();
-            debug_assert!(
-                status == 500 || [A, B, C, D, E].contains(&status),
-                "status {status} is not declared for this operation"
-            );
+        let status = err.status().as_u16();
+        if status != 500 && ![A, B, C, D, E].contains(&status) {
+            // A bug: clients generated from the spec will not expect this status.
+            tracing::error!(status, "answering with a status the spec does not declare");
         }
         Self(err)
     }

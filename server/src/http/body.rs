@@ -5,7 +5,7 @@
 //! declares for the spec, but decode with serde (so errors carry the field path) and then run
 //! the `validator` rules declared on the same struct.
 
-use poem::{FromRequest, Request, RequestBody};
+use poem::{Request, RequestBody, error::ReadBodyError, http::StatusCode};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions,
     registry::{MetaMediaType, MetaRequest, Registry},
@@ -67,10 +67,26 @@ fn body_issue(msg: impl Into<String>, kind: &str) -> AppError {
     AppError::validation(ValidationIssue::new(["body"], msg, kind))
 }
 
-async fn read_body(req: &Request, body: &mut RequestBody) -> Result<Vec<u8>, AppError> {
-    <Vec<u8> as FromRequest>::from_request(req, body)
+/// The largest body any endpoint accepts; the longest valid one (a post) is far below it.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+async fn read_body(body: &mut RequestBody) -> Result<bytes::Bytes, AppError> {
+    let too_large = || AppError::Rejected {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        message: format!("Request body larger than {MAX_BODY_BYTES} bytes"),
+    };
+    let body = body
+        .take()
+        .map_err(|_| AppError::internal("request body read twice"))?;
+    body.into_bytes_limit(MAX_BODY_BYTES)
         .await
-        .map_err(AppError::from_poem)
+        .map_err(|err| match err {
+            ReadBodyError::PayloadTooLarge => too_large(),
+            other => AppError::Rejected {
+                status: StatusCode::BAD_REQUEST,
+                message: format!("Cannot read the request body: {other}"),
+            },
+        })
 }
 
 /// Parses JSON text; `None` for an empty body.
@@ -169,7 +185,7 @@ where
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let bytes = read_body(req, body).await?;
+        let bytes = read_body(body).await?;
         let Some(value) = parse_json(&bytes)? else {
             return Err(body_issue("Field required", "missing").into());
         };
@@ -201,7 +217,7 @@ where
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let bytes = read_body(req, body).await?;
+        let bytes = read_body(body).await?;
         let Some(value) = parse_json(&bytes)? else {
             return Ok(Self(None));
         };
@@ -240,7 +256,7 @@ where
             )
             .into());
         }
-        let bytes = read_body(req, body).await?;
+        let bytes = read_body(body).await?;
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
             .map_err(|err| body_issue(format!("Form decode error: {err}"), "form_invalid"))?;
         // Form fields are all text; the first of repeated keys wins.

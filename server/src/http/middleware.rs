@@ -1,7 +1,7 @@
 //! Cross-cutting HTTP behaviour applied to every route: the request span and id, the one
 //! error rendering, and the client cache header.
 
-use std::time::Instant;
+use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use poem::{
     Endpoint, IntoResponse, Request, Response, Result,
@@ -15,11 +15,41 @@ use crate::error::AppError;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// What the request middleware needs, built once at start-up.
+#[derive(Clone)]
+pub struct RequestPolicy {
+    pub client_cache_max_age: u32,
+    /// `operationId` → `METHOD /path/{template}`, for low-cardinality `route` log fields.
+    pub routes: Arc<HashMap<String, String>>,
+}
+
+impl RequestPolicy {
+    pub fn new(client_cache_max_age: u32, spec_json: &str) -> Self {
+        Self {
+            client_cache_max_age,
+            routes: Arc::new(routes_by_operation(spec_json)),
+        }
+    }
+}
+
+fn routes_by_operation(spec_json: &str) -> HashMap<String, String> {
+    let spec: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
+    let mut routes = HashMap::new();
+    for (path, item) in spec["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            if let Some(id) = operation["operationId"].as_str() {
+                routes.insert(id.to_string(), format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    routes
+}
+
 /// Wraps the whole application. Never returns `Err`: every error becomes the contract's JSON.
 pub async fn around_request<E: Endpoint>(
     next: E,
     req: Request,
-    client_cache_max_age: u32,
+    policy: RequestPolicy,
 ) -> Result<Response> {
     let request_id = incoming_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let method = req.method().clone();
@@ -29,19 +59,26 @@ pub async fn around_request<E: Endpoint>(
         method = %method,
         path = %req.uri().path(),
         request_id = %request_id,
-        operation = tracing::field::Empty,
+        route = tracing::field::Empty,
         status = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
     );
     let started = Instant::now();
-    let mut response = match next.call(req).instrument(span.clone()).await {
-        Ok(response) => response.into_response(),
-        Err(err) => AppError::from_poem(err).as_response(),
+    let (mut response, operation) = match next.call(req).instrument(span.clone()).await {
+        Ok(response) => {
+            let response = response.into_response();
+            let operation = response.data::<OperationId>().map(|id| id.0);
+            (response, operation)
+        }
+        Err(err) => {
+            let operation = err.data::<OperationId>().map(|id| id.0);
+            (AppError::from_poem(err).as_response(), operation)
+        }
     };
     let status = response.status();
 
     let cache_control = if method == Method::GET && status.is_success() && !authenticated {
-        HeaderValue::from_str(&format!("public, max-age={client_cache_max_age}"))
+        HeaderValue::from_str(&format!("public, max-age={}", policy.client_cache_max_age))
             .unwrap_or(HeaderValue::from_static("no-store"))
     } else {
         HeaderValue::from_static("no-store")
@@ -52,8 +89,8 @@ pub async fn around_request<E: Endpoint>(
         headers.insert(REQUEST_ID_HEADER, value);
     }
 
-    if let Some(operation) = response.data::<OperationId>() {
-        span.record("operation", operation.0);
+    if let Some(route) = operation.and_then(|id| policy.routes.get(id)) {
+        span.record("route", route.as_str());
     }
     span.record("status", status.as_u16());
     span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);

@@ -77,7 +77,7 @@ impl UserApi {
         &self,
         state: Data<&AppState>,
         username: Path<String>,
-    ) -> Result<Json<UserRead>, Errors<404, 422>> {
+    ) -> Result<Json<UserRead>, Errors<404>> {
         let user = service::find_active_by_username(&state.db, &username)
             .await?
             .ok_or(AppError::not_found(USER_NOT_FOUND))?;
@@ -119,7 +119,7 @@ impl UserApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         username: Path<String>,
-    ) -> Result<Json<Message>, Errors<401, 403, 404, 422>> {
+    ) -> Result<Json<Message>, Errors<401, 403, 404>> {
         let user = service::find_active_by_username(&state.db, &username)
             .await?
             .ok_or(AppError::not_found(USER_NOT_FOUND))?;
@@ -141,7 +141,7 @@ impl UserApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         username: Path<String>,
-    ) -> Result<Json<Message>, Errors<401, 403, 404, 422>> {
+    ) -> Result<Json<Message>, Errors<401, 403, 404>> {
         auth.0.require_superuser()?;
         let user = service::find_any_by_username(&state.db, &username)
             .await?

@@ -771,3 +771,32 @@ async fn create_superuser_is_idempotent() {
         .into_inner();
     assert_eq!(me.username, "admin");
 }
+
+#[tokio::test]
+async fn admin_commands_refuse_invalid_settings() {
+    let app = crate::helpers::spawn_app_with(&[("ADMIN_USERNAME", "Not Valid")]).await;
+    let err = server::admin::create_superuser(&app.state.db, &app.state.settings)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ADMIN_"), "{err}");
+    let err = server::admin::create_tier(&app.state.db, "Bad Name")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("TIER_NAME"), "{err}");
+    let users = app.api.read_users().send().await.unwrap().into_inner();
+    assert_eq!(users.total_count, 0);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413_json() {
+    let app = spawn_app().await;
+    let huge = json!({"name": "x".repeat(2 * 1024 * 1024)});
+    let (status, body) = post_json(&app, "/api/v1/user", huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("larger")),
+        "{body}"
+    );
+}
