@@ -19,7 +19,8 @@ pub fn init(format: LogFormat) {
                 fmt::layer()
                     .json()
                     .flatten_event(true)
-                    .with_current_span(true),
+                    .with_current_span(true)
+                    .with_span_list(false),
             )
             .try_init(),
         LogFormat::Pretty => registry

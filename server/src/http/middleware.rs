@@ -114,3 +114,26 @@ fn incoming_request_id(req: &Request) -> Option<String> {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     acceptable.then(|| value.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_named_by_method_and_template() {
+        let routes = routes_by_operation(&crate::api::spec_json());
+        assert_eq!(routes["read_user"], "GET /api/v1/user/{username}");
+        assert_eq!(routes["erase_db_user"], "DELETE /api/v1/db_user/{username}");
+    }
+
+    #[test]
+    fn only_short_printable_request_ids_are_kept() {
+        let with = |v: &str| {
+            let req = Request::builder().header(REQUEST_ID_HEADER, v).finish();
+            incoming_request_id(&req)
+        };
+        assert_eq!(with("abc-123").as_deref(), Some("abc-123"));
+        assert_eq!(with("has space"), None);
+        assert_eq!(with(&"x".repeat(129)), None);
+    }
+}
