@@ -6,14 +6,10 @@ use sea_orm::{
 };
 
 use crate::{
-    auth::password,
     config::Settings,
     entities::{tier, user},
     error::AppError,
-    users::{
-        schemas::UserCreate,
-        service::{self, NewUser},
-    },
+    users::{schemas::UserCreate, service},
     validation::{self, normalize_email},
 };
 use validator::Validate;
@@ -30,14 +26,15 @@ pub async fn create_superuser(
 ) -> anyhow::Result<Outcome> {
     let admin = &settings.admin;
     // The superuser obeys the same rules as a sign-up.
-    UserCreate {
+    let signup = UserCreate {
         name: admin.name.clone(),
         username: admin.username.clone(),
         email: admin.email.clone(),
         password: admin.password.clone(),
-    }
-    .validate()
-    .map_err(|err| anyhow::anyhow!("the ADMIN_* settings are not a valid user: {err}"))?;
+    };
+    signup
+        .validate()
+        .map_err(|err| anyhow::anyhow!("the ADMIN_* settings are not a valid user: {err}"))?;
     let email = normalize_email(&admin.email);
     let existing = user::Entity::find()
         .filter(
@@ -50,16 +47,7 @@ pub async fn create_superuser(
     if existing.is_some() {
         return Ok(Outcome::AlreadyExists);
     }
-    let new = NewUser {
-        name: admin.name.clone(),
-        username: admin.username.clone(),
-        email,
-        hashed_password: password::hash_password(admin.password.clone())
-            .await
-            .map_err(app_error)?,
-        is_superuser: true,
-    };
-    service::create(db, new).await.map_err(app_error)?;
+    service::create(db, signup, true).await.map_err(app_error)?;
     Ok(Outcome::Created)
 }
 

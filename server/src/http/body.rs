@@ -164,109 +164,91 @@ fn rule_issues(errors: ValidationErrors) -> AppError {
     AppError::Validation(issues)
 }
 
-impl<'a, T> ApiExtractor<'a> for JsonBody<T>
-where
-    T: Type + DeserializeOwned + Validate + Send,
-{
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        T::register(registry);
-    }
-
-    fn request_meta() -> Option<MetaRequest> {
-        request_meta::<T>(JSON, true)
-    }
-
-    async fn from_request(
-        req: &'a Request,
-        body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        let bytes = read_body(body).await?;
-        let Some(value) = parse_json(&bytes)? else {
-            return Err(body_issue("Field required", "missing").into());
-        };
-        if !is_json(req.content_type()) {
-            return Err(body_issue("Content-Type must be application/json", "content_type").into());
-        }
-        Ok(Self(decode(value)?))
+fn require_json(req: &Request) -> Result<(), AppError> {
+    if is_json(req.content_type()) {
+        Ok(())
+    } else {
+        Err(body_issue(
+            "Content-Type must be application/json",
+            "content_type",
+        ))
     }
 }
 
-impl<'a, T> ApiExtractor<'a> for OptionalJsonBody<T>
-where
-    T: Type + DeserializeOwned + Validate + Send,
-{
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-    type ParamType = ();
-    type ParamRawType = ();
+fn parse_required_json<T: DeserializeOwned + Validate>(
+    req: &Request,
+    bytes: &[u8],
+) -> Result<T, AppError> {
+    let value = parse_json(bytes)?.ok_or_else(|| body_issue("Field required", "missing"))?;
+    require_json(req)?;
+    decode(value)
+}
 
-    fn register(registry: &mut Registry) {
-        T::register(registry);
-    }
-
-    fn request_meta() -> Option<MetaRequest> {
-        request_meta::<T>(JSON, false)
-    }
-
-    async fn from_request(
-        req: &'a Request,
-        body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        let bytes = read_body(body).await?;
-        let Some(value) = parse_json(&bytes)? else {
-            return Ok(Self(None));
-        };
-        if !is_json(req.content_type()) {
-            return Err(body_issue("Content-Type must be application/json", "content_type").into());
+fn parse_optional_json<T: DeserializeOwned + Validate>(
+    req: &Request,
+    bytes: &[u8],
+) -> Result<Option<T>, AppError> {
+    match parse_json(bytes)? {
+        None => Ok(None),
+        Some(value) => {
+            require_json(req)?;
+            decode(value).map(Some)
         }
-        Ok(Self(Some(decode(value)?)))
     }
 }
 
-impl<'a, T> ApiExtractor<'a> for FormBody<T>
-where
-    T: Type + DeserializeOwned + Validate + Send,
-{
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        T::register(registry);
+fn parse_form<T: DeserializeOwned + Validate>(req: &Request, bytes: &[u8]) -> Result<T, AppError> {
+    if !is_form(req.content_type()) {
+        return Err(body_issue(
+            "Content-Type must be application/x-www-form-urlencoded",
+            "content_type",
+        ));
     }
-
-    fn request_meta() -> Option<MetaRequest> {
-        request_meta::<T>(FORM, true)
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes)
+        .map_err(|err| body_issue(format!("Form decode error: {err}"), "form_invalid"))?;
+    // Form fields are all text; the first of repeated keys wins.
+    let mut object = serde_json::Map::new();
+    for (key, value) in pairs {
+        object.entry(key).or_insert(Value::String(value));
     }
-
-    async fn from_request(
-        req: &'a Request,
-        body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        if !is_form(req.content_type()) {
-            return Err(body_issue(
-                "Content-Type must be application/x-www-form-urlencoded",
-                "content_type",
-            )
-            .into());
-        }
-        let bytes = read_body(body).await?;
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|err| body_issue(format!("Form decode error: {err}"), "form_invalid"))?;
-        // Form fields are all text; the first of repeated keys wins.
-        let mut object = serde_json::Map::new();
-        for (key, value) in pairs {
-            object.entry(key).or_insert(Value::String(value));
-        }
-        Ok(Self(decode(Value::Object(object))?))
-    }
+    decode(Value::Object(object))
 }
+
+/// The `ApiExtractor` plumbing shared by the body types: only the content type, whether the
+/// body is required, and the parse function differ.
+macro_rules! body_extractor {
+    ($name:ident, $content_type:expr, $required:expr, $parse:ident) => {
+        impl<'a, T> ApiExtractor<'a> for $name<T>
+        where
+            T: Type + DeserializeOwned + Validate + Send,
+        {
+            const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+            type ParamType = ();
+            type ParamRawType = ();
+
+            fn register(registry: &mut Registry) {
+                T::register(registry);
+            }
+
+            fn request_meta() -> Option<MetaRequest> {
+                request_meta::<T>($content_type, $required)
+            }
+
+            async fn from_request(
+                req: &'a Request,
+                body: &mut RequestBody,
+                _param_opts: ExtractParamOptions<Self::ParamType>,
+            ) -> poem::Result<Self> {
+                let bytes = read_body(body).await?;
+                Ok(Self($parse(req, &bytes)?))
+            }
+        }
+    };
+}
+
+body_extractor!(JsonBody, JSON, true, parse_required_json);
+body_extractor!(OptionalJsonBody, JSON, false, parse_optional_json);
+body_extractor!(FormBody, FORM, true, parse_form);
 
 #[cfg(test)]
 mod tests {

@@ -19,11 +19,9 @@ use crate::{
     state::AppState,
     users::{
         schemas::{UserCreate, UserRead, UserUpdate},
-        service::{self, NewUser},
+        service,
     },
 };
-
-const USER_NOT_FOUND: &str = "User not found";
 
 pub struct UserApi;
 
@@ -36,8 +34,7 @@ impl UserApi {
         state: Data<&AppState>,
         body: JsonBody<UserCreate>,
     ) -> Result<Created<UserRead>, Errors<400, 422>> {
-        let new = NewUser::from_signup(body.0).await?;
-        let user = service::create(&state.db, new).await?;
+        let user = service::create(&state.db, body.0, false).await?;
         Ok(Created(user.into()))
     }
 
@@ -78,9 +75,7 @@ impl UserApi {
         state: Data<&AppState>,
         username: Path<String>,
     ) -> Result<Json<UserRead>, Errors<404>> {
-        let user = service::find_active_by_username(&state.db, &username)
-            .await?
-            .ok_or(AppError::not_found(USER_NOT_FOUND))?;
+        let user = service::get_active_by_username(&state.db, &username).await?;
         Ok(Json(user.into()))
     }
 
@@ -97,9 +92,7 @@ impl UserApi {
         username: Path<String>,
         body: JsonBody<UserUpdate>,
     ) -> Result<Json<Message>, Errors<400, 401, 403, 404, 422>> {
-        let user = service::find_active_by_username(&state.db, &username)
-            .await?
-            .ok_or(AppError::not_found(USER_NOT_FOUND))?;
+        let user = service::get_active_by_username(&state.db, &username).await?;
         auth.0.require_self(&user)?;
         service::update(&state.db, user, body.0).await?;
         Ok(Message::json("User updated"))
@@ -120,9 +113,7 @@ impl UserApi {
         auth: BearerAuth,
         username: Path<String>,
     ) -> Result<Json<Message>, Errors<401, 403, 404>> {
-        let user = service::find_active_by_username(&state.db, &username)
-            .await?
-            .ok_or(AppError::not_found(USER_NOT_FOUND))?;
+        let user = service::get_active_by_username(&state.db, &username).await?;
         auth.0.require_self(&user)?;
         service::soft_delete(&state.db, user).await?;
         let claims = &auth.0.claims;
@@ -145,7 +136,7 @@ impl UserApi {
         auth.0.require_superuser()?;
         let user = service::find_any_by_username(&state.db, &username)
             .await?
-            .ok_or(AppError::not_found(USER_NOT_FOUND))?;
+            .ok_or(AppError::not_found(service::USER_NOT_FOUND))?;
         service::hard_delete(&state.db, user.id).await?;
         Ok(Message::json("User deleted from the database"))
     }

@@ -19,6 +19,7 @@ use crate::{
 
 pub const DEFAULT_PROFILE_IMAGE_URL: &str = "https://profileimageurl.com";
 
+pub const USER_NOT_FOUND: &str = "User not found";
 const EMAIL_TAKEN: &str = "Email is already registered";
 const USERNAME_TAKEN: &str = "Username not available";
 
@@ -41,6 +42,16 @@ pub async fn find_active_by_username(
         .filter(Column::IsDeleted.eq(false))
         .one(db)
         .await
+}
+
+/// The live user of that name, or the contract's 404.
+pub async fn get_active_by_username(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> Result<user::Model, AppError> {
+    find_active_by_username(db, username)
+        .await?
+        .ok_or(AppError::not_found(USER_NOT_FOUND))
 }
 
 /// Soft-deleted users included: for what only a superuser does to them.
@@ -114,45 +125,34 @@ fn on_unique_violation(err: DbErr) -> AppError {
     }
 }
 
-pub struct NewUser {
-    pub name: String,
-    pub username: String,
-    pub email: String,
-    pub hashed_password: String,
-    pub is_superuser: bool,
-}
-
-impl NewUser {
-    pub async fn from_signup(body: UserCreate) -> Result<Self, AppError> {
-        Ok(Self {
-            name: body.name,
-            username: body.username,
-            email: normalize_email(&body.email),
-            hashed_password: crate::auth::password::hash_password(body.password).await?,
-            is_superuser: false,
-        })
-    }
-}
-
-pub async fn create(db: &impl ConnectionTrait, new: NewUser) -> Result<user::Model, AppError> {
-    if email_taken(db, &new.email).await? {
+/// Creates a user from validated sign-up data. Conflicts are checked before the password is
+/// hashed (no hashing work for a refused sign-up); a race that slips past the checks is caught
+/// by the unique constraints.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    new: UserCreate,
+    is_superuser: bool,
+) -> Result<user::Model, AppError> {
+    let email = normalize_email(&new.email);
+    if email_taken(db, &email).await? {
         return Err(AppError::bad_request(EMAIL_TAKEN));
     }
     if username_taken(db, &new.username).await? {
         return Err(AppError::bad_request(USERNAME_TAKEN));
     }
+    let hashed_password = crate::auth::password::hash_password(new.password).await?;
     let row = user::ActiveModel {
         name: Set(new.name),
         username: Set(new.username),
-        email: Set(new.email),
-        hashed_password: Set(new.hashed_password),
+        email: Set(email),
+        hashed_password: Set(hashed_password),
         profile_image_url: Set(DEFAULT_PROFILE_IMAGE_URL.to_string()),
         uuid: Set(uuid::Uuid::new_v4()),
         created_at: Set(Utc::now()),
         updated_at: Set(None),
         deleted_at: Set(None),
         is_deleted: Set(false),
-        is_superuser: Set(new.is_superuser),
+        is_superuser: Set(is_superuser),
         tier_id: Set(None),
         ..Default::default()
     };

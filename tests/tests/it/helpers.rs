@@ -242,6 +242,10 @@ impl ApiFailure {
         }
     }
 
+    pub fn assert_is(&self, status: StatusCode, message: &str) {
+        assert_eq!((self.status, self.message()), (status, message));
+    }
+
     /// The `loc` of each validation issue.
     pub fn locations(&self) -> Vec<Vec<String>> {
         match &self.body.detail {
