@@ -5,5 +5,6 @@ mod helpers;
 
 mod auth;
 mod ops;
+mod schema;
 mod spec;
 mod users;
