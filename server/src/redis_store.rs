@@ -1,6 +1,6 @@
 //! The shared Redis connection and its key namespace.
 
-use redis::{AsyncCommands, aio::ConnectionManager};
+use redis::aio::ConnectionManager;
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -32,21 +32,5 @@ impl RedisStore {
         let mut conn = self.connection();
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
         Ok(())
-    }
-
-    /// Writes a value that expires, in one command.
-    pub async fn set_with_expiry(
-        &self,
-        key: &str,
-        value: &str,
-        seconds: u64,
-    ) -> redis::RedisResult<()> {
-        let mut conn = self.connection();
-        conn.set_ex(self.key(key), value, seconds).await
-    }
-
-    pub async fn exists(&self, key: &str) -> redis::RedisResult<bool> {
-        let mut conn = self.connection();
-        conn.exists(self.key(key)).await
     }
 }

@@ -2,6 +2,7 @@
 
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, payload::Json};
+use sea_orm::TransactionTrait;
 use serde::Deserialize;
 use validator::Validate;
 
@@ -118,16 +119,18 @@ impl AuthApi {
         body: OptionalJsonBody<LogoutRequest>,
     ) -> Result<Json<Message>, Errors<401, 422>> {
         let claims = &auth.0.claims;
+        let txn = state.db.begin().await?;
         if let Some(refresh_token) = body.0.and_then(|b| b.refresh_token) {
             // Only the caller's own, valid refresh token is revoked; anything else is ignored
-            // rather than letting logout fail halfway.
+            // rather than failing the logout.
             if let Ok(refresh) = state.tokens.verify(&refresh_token, TokenKind::Refresh)
                 && refresh.sub == claims.sub
             {
-                revocation::revoke(&state, &refresh.jti, refresh.expires_at()).await?;
+                revocation::revoke(&txn, &refresh.jti, refresh.expires_at()).await?;
             }
         }
-        revocation::revoke(&state, &claims.jti, claims.expires_at()).await?;
+        revocation::revoke(&txn, &claims.jti, claims.expires_at()).await?;
+        txn.commit().await?;
         Ok(Message::json("Logged out successfully"))
     }
 

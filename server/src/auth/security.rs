@@ -68,7 +68,7 @@ pub async fn user_for_token(
         tracing::debug!(error = %err, "token refused");
         AppError::InvalidCredentials
     })?;
-    if revocation::is_revoked(state, &claims.jti).await? {
+    if revocation::is_revoked(&state.db, &claims.jti).await? {
         return Err(AppError::InvalidCredentials);
     }
     let user_id = claims.user_id().ok_or(AppError::InvalidCredentials)?;

@@ -6,6 +6,7 @@ use poem_openapi::{
     param::{Path, Query},
     payload::Json,
 };
+use sea_orm::TransactionTrait;
 
 use crate::{
     api::ApiTags,
@@ -115,9 +116,11 @@ impl UserApi {
     ) -> Result<Json<Message>, Errors<401, 403, 404>> {
         let user = service::get_active_by_username(&state.db, &username).await?;
         auth.0.require_self(&user)?;
-        service::soft_delete(&state.db, user).await?;
         let claims = &auth.0.claims;
-        revocation::revoke(&state, &claims.jti, claims.expires_at()).await?;
+        let txn = state.db.begin().await?;
+        service::soft_delete(&txn, user).await?;
+        revocation::revoke(&txn, &claims.jti, claims.expires_at()).await?;
+        txn.commit().await?;
         Ok(Message::json("User deleted"))
     }
 
