@@ -2,7 +2,6 @@
 
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, payload::Json};
-use sea_orm::ConnectionTrait;
 
 use crate::{
     api::ApiTags,
@@ -41,7 +40,7 @@ impl OpsApi {
     /// Readiness: the database and Redis (when configured) answer
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self, state: Data<&AppState>) -> Result<Json<Readiness>, Errors<503>> {
-        if let Err(err) = state.db.execute_unprepared("SELECT 1").await {
+        if let Err(err) = state.db.ping().await {
             tracing::warn!(error = %err, "readiness: database unreachable");
             return Err(AppError::Unavailable("Database unreachable".into()).into());
         }
