@@ -10,7 +10,7 @@ use crate::{
     entities::{tier, user},
     error::AppError,
     users::{schemas::UserCreate, service},
-    validation::{self, normalize_email},
+    validation::{self, EmailAddress, normalize_email},
 };
 use validator::Validate;
 
@@ -29,7 +29,7 @@ pub async fn create_superuser(
     let signup = UserCreate {
         name: admin.name.clone(),
         username: admin.username.clone(),
-        email: admin.email.clone(),
+        email: EmailAddress(admin.email.clone()),
         password: admin.password.clone(),
     };
     signup

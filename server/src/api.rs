@@ -1,6 +1,7 @@
 //! The OpenAPI service: every domain's operations under `/api/v1`, and the derived spec.
 
 use poem_openapi::{ContactObject, LicenseObject, OpenApiService, Tags};
+use serde_json::Value;
 
 use crate::{auth::routes::AuthApi, config::AppInfo, ops::OpsApi, users::routes::UserApi};
 
@@ -42,5 +43,39 @@ pub fn api_service(info: &AppInfo) -> OpenApiService<Api, ()> {
 /// The spec committed as `openapi.json`: derived with the built-in app info, so the same
 /// bytes come out whatever the environment.
 pub fn spec_json() -> String {
-    api_service(&AppInfo::default()).spec()
+    finish_spec(&api_service(&AppInfo::default()).spec())
+}
+
+/// What poem-openapi cannot express: JSON request bodies refuse undeclared properties (the
+/// `JsonBody` extractor checks them against this same schema), so their schemas get
+/// `additionalProperties: false`.
+pub fn finish_spec(spec: &str) -> String {
+    let Ok(mut doc) = serde_json::from_str::<Value>(spec) else {
+        return spec.to_string();
+    };
+    let mut strict = Vec::new();
+    for item in doc["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values())
+    {
+        for operation in item.as_object().into_iter().flat_map(|o| o.values()) {
+            let content = operation["requestBody"]["content"].as_object();
+            for (content_type, media) in content.into_iter().flatten() {
+                if content_type.starts_with("application/json")
+                    && let Some(name) = media["schema"]["$ref"]
+                        .as_str()
+                        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    strict.push(name.to_string());
+                }
+            }
+        }
+    }
+    for name in strict {
+        if let Some(schema) = doc["components"]["schemas"][&name].as_object_mut() {
+            schema.insert("additionalProperties".into(), Value::Bool(false));
+        }
+    }
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_string())
 }

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use poem::{
-    Endpoint, EndpointExt, Route, Server,
+    Endpoint, EndpointExt, IntoResponse, Route, Server,
     error::ResponseError,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     middleware::{CatchPanic, NormalizePath, TrailingSlash},
 };
 
 use crate::{
-    api::{API_PREFIX, api_service},
+    api::{API_PREFIX, api_service, finish_spec},
     auth::{jwt::TokenService, password},
     config::Settings,
     db,
@@ -116,13 +116,20 @@ async fn shutdown_signal() {
 /// The whole HTTP application.
 pub fn routes(state: AppState) -> impl Endpoint {
     let api = api_service(&state.settings.app);
+    let spec = finish_spec(&api.spec());
     let mut route = Route::new();
     if state.settings.docs_enabled() {
-        route = route
-            .nest("/docs", api.swagger_ui())
-            .at("/openapi.json", api.spec_endpoint());
+        let served = spec.clone();
+        route = route.nest("/docs", api.swagger_ui()).at(
+            "/openapi.json",
+            poem::endpoint::make_sync(move |_| {
+                served
+                    .clone()
+                    .with_content_type("application/json; charset=utf-8")
+            }),
+        );
     }
-    let policy = RequestPolicy::new(state.settings.client_cache_max_age, &api.spec());
+    let policy = RequestPolicy::new(state.settings.client_cache_max_age, &spec);
     let route = route.nest(API_PREFIX, api);
     route
         .with(NormalizePath::new(TrailingSlash::Trim))

@@ -22,11 +22,10 @@ use crate::{
 #[derive(Debug, Object, Deserialize, Validate)]
 pub struct LoginForm {
     /// Username, or email if it contains `@`.
-    #[validate(length(min = 1, message = "Field required"))]
     pub username: String,
-    #[validate(length(min = 1, message = "Field required"))]
     pub password: String,
     /// Only `password` is accepted when given.
+    #[oai(validator(pattern = "^password$"))]
     #[validate(custom(function = "password_grant"))]
     pub grant_type: Option<String>,
     pub scope: Option<String>,
@@ -58,15 +57,11 @@ pub struct AccessToken {
 }
 
 #[derive(Debug, Object, Deserialize, Validate)]
-#[oai(deny_unknown_fields)]
-#[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
 #[derive(Debug, Object, Deserialize, Validate)]
-#[oai(deny_unknown_fields)]
-#[serde(deny_unknown_fields)]
 pub struct LogoutRequest {
     /// Revoked along with the access token when given.
     #[serde(default, deserialize_with = "crate::http::body::non_null")]

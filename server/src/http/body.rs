@@ -4,6 +4,15 @@
 //! `Form<T>` skips validators. These extractors keep the schema that the `Object` derive
 //! declares for the spec, but decode with serde (so errors carry the field path) and then run
 //! the `validator` rules declared on the same struct.
+//!
+//! JSON bodies accept only the properties their schema declares: the check reads the schema
+//! itself, and the published spec says `additionalProperties: false` for exactly these bodies
+//! (see `api::finish_spec`).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, LazyLock, RwLock},
+};
 
 use poem::{Request, RequestBody, error::ReadBodyError, http::StatusCode};
 use poem_openapi::{
@@ -99,12 +108,76 @@ fn parse_json(bytes: &[u8]) -> Result<Option<Value>, AppError> {
         .map_err(|err| body_issue(format!("JSON decode error: {err}"), "json_invalid"))
 }
 
+type PropertyNames = Arc<[&'static str]>;
+
+/// The property names `T`'s schema declares, computed once per schema.
+fn declared_properties<T: Type>() -> PropertyNames {
+    static CACHE: LazyLock<RwLock<HashMap<String, PropertyNames>>> =
+        LazyLock::new(Default::default);
+    let name = T::name();
+    if let Some(found) = CACHE
+        .read()
+        .ok()
+        .and_then(|c| c.get(name.as_ref()).cloned())
+    {
+        return found;
+    }
+    let mut registry = Registry::new();
+    T::register(&mut registry);
+    let names: PropertyNames = registry
+        .schemas
+        .get(name.as_ref())
+        .map(|schema| schema.properties.iter().map(|(name, _)| *name).collect())
+        .unwrap_or_default();
+    if let Ok(mut cache) = CACHE.write() {
+        cache.insert(name.into_owned(), names.clone());
+    }
+    names
+}
+
+/// Refuses properties the schema does not declare, naming each one.
+fn reject_undeclared<T: Type>(value: &Value) -> Result<(), AppError> {
+    let Some(object) = value.as_object() else {
+        return Ok(());
+    };
+    let declared = declared_properties::<T>();
+    let issues: Vec<_> = object
+        .keys()
+        .filter(|key| !declared.contains(&key.as_str()))
+        .map(|key| {
+            ValidationIssue::new(
+                ["body", key.as_str()],
+                "Extra inputs are not permitted",
+                "extra_forbidden",
+            )
+        })
+        .collect();
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Validation(issues))
+    }
+}
+
+/// Decodes a strict JSON body: an object with only declared properties, then validated.
+fn decode_json<T: Type + DeserializeOwned + Validate>(value: Value) -> Result<T, AppError> {
+    require_object(&value)?;
+    reject_undeclared::<T>(&value)?;
+    decode(value)
+}
+
+fn require_object(value: &Value) -> Result<(), AppError> {
+    // serde would also build a struct from an array of its fields in order.
+    if value.is_object() {
+        Ok(())
+    } else {
+        Err(body_issue("Input should be a JSON object", "model_type"))
+    }
+}
+
 /// Decodes a JSON value into `T`, then runs its validation rules.
 pub fn decode<T: DeserializeOwned + Validate>(value: Value) -> Result<T, AppError> {
-    // serde would also build a struct from an array of its fields in order.
-    if !value.is_object() {
-        return Err(body_issue("Input should be a JSON object", "model_type"));
-    }
+    require_object(&value)?;
     let decoded: T = serde_path_to_error::deserialize(value).map_err(decode_issue)?;
     decoded.validate().map_err(rule_issues)?;
     Ok(decoded)
@@ -119,19 +192,10 @@ fn decode_issue(err: serde_path_to_error::Error<serde_json::Error>) -> AppError 
             .filter(|segment| segment != "?"),
     );
     let message = err.inner().to_string();
-    // serde names the culprit only in the message for missing and unknown fields.
+    // serde names a missing field only in its message.
     let (msg, kind) = if let Some(field) = backticked(&message, "missing field `") {
         loc.push(field);
         ("Field required".to_string(), "missing")
-    } else if let Some(field) = backticked(&message, "unknown field `") {
-        // serde_path_to_error already ends the path with the unknown key.
-        if loc.last() != Some(&field) {
-            loc.push(field);
-        }
-        (
-            "Extra inputs are not permitted".to_string(),
-            "extra_forbidden",
-        )
     } else if message.starts_with("invalid type: null") {
         ("Field may not be null".to_string(), "null_forbidden")
     } else {
@@ -175,16 +239,16 @@ fn require_json(req: &Request) -> Result<(), AppError> {
     }
 }
 
-fn parse_required_json<T: DeserializeOwned + Validate>(
+fn parse_required_json<T: Type + DeserializeOwned + Validate>(
     req: &Request,
     bytes: &[u8],
 ) -> Result<T, AppError> {
     let value = parse_json(bytes)?.ok_or_else(|| body_issue("Field required", "missing"))?;
     require_json(req)?;
-    decode(value)
+    decode_json(value)
 }
 
-fn parse_optional_json<T: DeserializeOwned + Validate>(
+fn parse_optional_json<T: Type + DeserializeOwned + Validate>(
     req: &Request,
     bytes: &[u8],
 ) -> Result<Option<T>, AppError> {
@@ -192,11 +256,12 @@ fn parse_optional_json<T: DeserializeOwned + Validate>(
         None => Ok(None),
         Some(value) => {
             require_json(req)?;
-            decode(value).map(Some)
+            decode_json(value).map(Some)
         }
     }
 }
 
+/// OAuth2 clients send fields of their own, so forms tolerate undeclared ones.
 fn parse_form<T: DeserializeOwned + Validate>(req: &Request, bytes: &[u8]) -> Result<T, AppError> {
     if !is_form(req.content_type()) {
         return Err(body_issue(
@@ -255,8 +320,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[derive(Debug, Deserialize, Validate)]
-    #[serde(deny_unknown_fields)]
+    #[derive(Debug, poem_openapi::Object, Deserialize, Validate)]
     struct Sample {
         #[validate(length(min = 2, message = "too short"))]
         name: String,
@@ -265,7 +329,7 @@ mod tests {
     }
 
     fn issue(value: Value) -> ValidationIssue {
-        match decode::<Sample>(value) {
+        match decode_json::<Sample>(value) {
             Err(AppError::Validation(issues)) => issues[0].clone(),
             other => panic!("expected a validation error, got {other:?}"),
         }
@@ -294,7 +358,7 @@ mod tests {
 
     #[test]
     fn absent_optional_fields_are_none() {
-        let s = decode::<Sample>(json!({"name": "ab"})).unwrap();
+        let s = decode_json::<Sample>(json!({"name": "ab"})).unwrap();
         assert_eq!(s.nick, None);
     }
 }

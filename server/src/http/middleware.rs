@@ -6,7 +6,7 @@ use std::{collections::HashMap, sync::Arc, time::Instant};
 use poem::{
     Endpoint, IntoResponse, Request, Response, Result,
     error::ResponseError,
-    http::{HeaderValue, Method, header},
+    http::{HeaderValue, Method, StatusCode, header},
 };
 use poem_openapi::OperationId;
 use tracing::Instrument;
@@ -15,34 +15,80 @@ use crate::error::AppError;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// What the request middleware needs, built once at start-up.
+/// What the request middleware needs, derived once at start-up from the spec.
 #[derive(Clone)]
 pub struct RequestPolicy {
     pub client_cache_max_age: u32,
     /// `operationId` → `METHOD /path/{template}`, for low-cardinality `route` log fields.
-    pub routes: Arc<HashMap<String, String>>,
+    routes: Arc<HashMap<String, String>>,
+    /// Path templates and their methods, for the `Allow` header of 405 answers.
+    paths: Arc<Vec<PathMethods>>,
+}
+
+struct PathMethods {
+    segments: Vec<String>,
+    methods: String,
+}
+
+impl PathMethods {
+    /// How well a concrete path matches: `None` if not at all, else the number of static
+    /// segments (the router prefers static segments over parameters).
+    fn score(&self, path: &[&str]) -> Option<usize> {
+        if self.segments.len() != path.len() {
+            return None;
+        }
+        let mut statics = 0;
+        for (template, actual) in self.segments.iter().zip(path) {
+            if template.starts_with('{') {
+                continue;
+            }
+            if template != actual {
+                return None;
+            }
+            statics += 1;
+        }
+        Some(statics)
+    }
+}
+
+fn segments(path: &str) -> Vec<&str> {
+    path.trim_matches('/').split('/').collect()
 }
 
 impl RequestPolicy {
     pub fn new(client_cache_max_age: u32, spec_json: &str) -> Self {
+        let spec: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
+        let mut routes = HashMap::new();
+        let mut paths = Vec::new();
+        for (path, item) in spec["paths"].as_object().into_iter().flatten() {
+            let mut methods = Vec::new();
+            for (method, operation) in item.as_object().into_iter().flatten() {
+                let method = method.to_uppercase();
+                if let Some(id) = operation["operationId"].as_str() {
+                    routes.insert(id.to_string(), format!("{method} {path}"));
+                }
+                methods.push(method);
+            }
+            paths.push(PathMethods {
+                segments: segments(path).into_iter().map(str::to_string).collect(),
+                methods: methods.join(", "),
+            });
+        }
         Self {
             client_cache_max_age,
-            routes: Arc::new(routes_by_operation(spec_json)),
+            routes: Arc::new(routes),
+            paths: Arc::new(paths),
         }
     }
-}
 
-fn routes_by_operation(spec_json: &str) -> HashMap<String, String> {
-    let spec: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
-    let mut routes = HashMap::new();
-    for (path, item) in spec["paths"].as_object().into_iter().flatten() {
-        for (method, operation) in item.as_object().into_iter().flatten() {
-            if let Some(id) = operation["operationId"].as_str() {
-                routes.insert(id.to_string(), format!("{} {path}", method.to_uppercase()));
-            }
-        }
+    fn allowed_methods(&self, path: &str) -> Option<&str> {
+        let path = segments(path);
+        self.paths
+            .iter()
+            .filter_map(|p| p.score(&path).map(|score| (score, p)))
+            .max_by_key(|(score, _)| *score)
+            .map(|(_, p)| p.methods.as_str())
     }
-    routes
 }
 
 /// Wraps the whole application. Never returns `Err`: every error becomes the contract's JSON.
@@ -53,11 +99,12 @@ pub async fn around_request<E: Endpoint>(
 ) -> Result<Response> {
     let request_id = incoming_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let method = req.method().clone();
+    let path = req.uri().path().to_string();
     let authenticated = req.headers().contains_key(header::AUTHORIZATION);
     let span = tracing::info_span!(
         "request",
         method = %method,
-        path = %req.uri().path(),
+        path = %path,
         request_id = %request_id,
         route = tracing::field::Empty,
         status = tracing::field::Empty,
@@ -87,6 +134,12 @@ pub async fn around_request<E: Endpoint>(
     headers.insert(header::CACHE_CONTROL, cache_control);
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID_HEADER, value);
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(allowed) = policy.allowed_methods(&path)
+        && let Ok(value) = HeaderValue::from_str(allowed)
+    {
+        headers.insert(header::ALLOW, value);
     }
 
     if let Some(route) = operation.and_then(|id| policy.routes.get(id)) {
@@ -121,9 +174,24 @@ mod tests {
 
     #[test]
     fn routes_are_named_by_method_and_template() {
-        let routes = routes_by_operation(&crate::api::spec_json());
-        assert_eq!(routes["read_user"], "GET /api/v1/user/{username}");
-        assert_eq!(routes["erase_db_user"], "DELETE /api/v1/db_user/{username}");
+        let policy = RequestPolicy::new(60, &crate::api::spec_json());
+        assert_eq!(policy.routes["read_user"], "GET /api/v1/user/{username}");
+        assert_eq!(
+            policy.routes["erase_db_user"],
+            "DELETE /api/v1/db_user/{username}"
+        );
+    }
+
+    #[test]
+    fn allowed_methods_follow_the_routers_preference_for_static_segments() {
+        let policy = RequestPolicy::new(60, &crate::api::spec_json());
+        assert_eq!(policy.allowed_methods("/api/v1/user/me"), Some("GET"));
+        assert_eq!(policy.allowed_methods("/api/v1/user/me/"), Some("GET"));
+        assert_eq!(
+            policy.allowed_methods("/api/v1/user/alice"),
+            Some("GET, PATCH, DELETE")
+        );
+        assert_eq!(policy.allowed_methods("/api/v1/nope"), None);
     }
 
     #[test]

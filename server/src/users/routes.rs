@@ -45,7 +45,10 @@ impl UserApi {
         &self,
         state: Data<&AppState>,
         /// Page number, from 1
-        #[oai(default = "pagination::default_page", validator(minimum(value = "1")))]
+        #[oai(
+            default = "pagination::default_page",
+            validator(minimum(value = "1"), maximum(value = "2147483647"))
+        )]
         page: Query<u64>,
         /// Page size, 1 to 100
         #[oai(

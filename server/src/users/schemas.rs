@@ -4,7 +4,10 @@ use poem_openapi::Object;
 use serde::Deserialize;
 use validator::Validate;
 
-use crate::{entities::user, validation};
+use crate::{
+    entities::user,
+    validation::{self, EmailAddress},
+};
 
 /// A user as the API shows it: never the password hash.
 #[derive(Debug, Clone, Object)]
@@ -32,8 +35,6 @@ impl From<user::Model> for UserRead {
 }
 
 #[derive(Debug, Object, Deserialize, Validate)]
-#[oai(deny_unknown_fields)]
-#[serde(deny_unknown_fields)]
 pub struct UserCreate {
     #[oai(validator(min_length = 2, max_length = 30))]
     #[validate(length(min = 2, max = 30, message = "must be 2 to 30 characters"))]
@@ -46,12 +47,8 @@ pub struct UserCreate {
         custom(function = "validation::not_reserved_username")
     )]
     pub username: String,
-    #[oai(validator(max_length = 50))]
-    #[validate(
-        email(message = "must be a valid email address"),
-        length(max = 50, message = "must be at most 50 characters")
-    )]
-    pub email: String,
+    #[validate(custom(function = "validation::email_address"))]
+    pub email: EmailAddress,
     #[oai(validator(min_length = 8, max_length = 128))]
     #[validate(length(min = 8, max = 128, message = "must be 8 to 128 characters"))]
     pub password: String,
@@ -59,8 +56,6 @@ pub struct UserCreate {
 
 /// Any subset of the fields; `null` is not accepted for any of them.
 #[derive(Debug, Object, Deserialize, Validate)]
-#[oai(deny_unknown_fields)]
-#[serde(deny_unknown_fields)]
 pub struct UserUpdate {
     #[oai(validator(min_length = 2, max_length = 30))]
     #[serde(default, deserialize_with = "crate::http::body::non_null")]
@@ -74,13 +69,9 @@ pub struct UserUpdate {
         custom(function = "validation::not_reserved_username")
     )]
     pub username: Option<String>,
-    #[oai(validator(max_length = 50))]
     #[serde(default, deserialize_with = "crate::http::body::non_null")]
-    #[validate(
-        email(message = "must be a valid email address"),
-        length(max = 50, message = "must be at most 50 characters")
-    )]
-    pub email: Option<String>,
+    #[validate(custom(function = "validation::email_address"))]
+    pub email: Option<EmailAddress>,
     #[oai(validator(pattern = r"^(https?|ftp)://[^\s/$.?#].[^\s]*$"))]
     #[serde(default, deserialize_with = "crate::http::body::non_null")]
     #[validate(regex(path = *validation::URL, message = "must be an http(s) or ftp URL"))]

@@ -133,7 +133,7 @@ pub async fn create(
     new: UserCreate,
     is_superuser: bool,
 ) -> Result<user::Model, AppError> {
-    let email = normalize_email(&new.email);
+    let email = normalize_email(new.email.as_str());
     if email_taken(db, &email).await? {
         return Err(AppError::bad_request(EMAIL_TAKEN));
     }
@@ -164,7 +164,7 @@ pub async fn update(
     user: user::Model,
     changes: UserUpdate,
 ) -> Result<user::Model, AppError> {
-    let email = changes.email.as_deref().map(normalize_email);
+    let email = changes.email.as_ref().map(|e| normalize_email(e.as_str()));
     if let Some(email) = &email
         && *email != user.email
         && email_taken(db, email).await?

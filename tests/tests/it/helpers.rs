@@ -245,14 +245,6 @@ impl ApiFailure {
     pub fn assert_is(&self, status: StatusCode, message: &str) {
         assert_eq!((self.status, self.message()), (status, message));
     }
-
-    /// The `loc` of each validation issue.
-    pub fn locations(&self) -> Vec<Vec<String>> {
-        match &self.body.detail {
-            types::ErrorDetail::Array(issues) => issues.iter().map(|i| i.loc.clone()).collect(),
-            types::ErrorDetail::String(message) => panic!("expected issues, got {message:?}"),
-        }
-    }
 }
 
 /// Unwraps the error of a client call; panics if the call succeeded or never got an answer.

@@ -50,6 +50,7 @@ async fn unknown_paths_and_methods_are_json_errors() {
         .send()
         .await
         .unwrap();
+    assert_eq!(response.headers()[header::ALLOW], "GET");
     let (status, body) = raw_json(response).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(body, json!({"detail": "Method Not Allowed"}));

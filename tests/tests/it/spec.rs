@@ -102,3 +102,29 @@ fn protected_operations_declare_bearer_auth_and_401() {
     assert_eq!(scheme["type"], "http");
     assert_eq!(scheme["scheme"], "bearer");
 }
+
+#[test]
+fn json_request_bodies_refuse_undeclared_properties() {
+    let spec = spec();
+    let mut checked = 0;
+    for (method, path, op) in operations(&spec) {
+        let Some(content) = op["requestBody"]["content"].as_object() else {
+            continue;
+        };
+        for (content_type, media) in content {
+            let reference = media["schema"]["$ref"].as_str().expect("a named schema");
+            let name = reference.trim_start_matches("#/components/schemas/");
+            let strict = &spec["components"]["schemas"][name]["additionalProperties"];
+            if content_type.starts_with("application/json") {
+                assert_eq!(strict, &Value::Bool(false), "{method} {path}: {name}");
+                checked += 1;
+            } else {
+                assert!(
+                    strict.is_null(),
+                    "{method} {path}: forms tolerate extra fields"
+                );
+            }
+        }
+    }
+    assert!(checked >= 4, "checked {checked} JSON bodies");
+}
