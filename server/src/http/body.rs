@@ -176,7 +176,7 @@ fn require_object(value: &Value) -> Result<(), AppError> {
 }
 
 /// Decodes a JSON value into `T`, then runs its validation rules.
-pub fn decode<T: DeserializeOwned + Validate>(value: Value) -> Result<T, AppError> {
+fn decode<T: DeserializeOwned + Validate>(value: Value) -> Result<T, AppError> {
     require_object(&value)?;
     let decoded: T = serde_path_to_error::deserialize(value).map_err(decode_issue)?;
     decoded.validate().map_err(rule_issues)?;
