@@ -8,7 +8,6 @@ use sea_orm::{
 use crate::{
     config::Settings,
     entities::{tier, user},
-    error::AppError,
     users::{schemas::UserCreate, service},
     validation::{self, EmailAddress, normalize_email},
 };
@@ -47,7 +46,7 @@ pub async fn create_superuser(
     if existing.is_some() {
         return Ok(Outcome::AlreadyExists);
     }
-    service::create(db, signup, true).await.map_err(app_error)?;
+    service::create(db, signup, true).await?;
     Ok(Outcome::Created)
 }
 
@@ -72,8 +71,4 @@ pub async fn create_tier(db: &sea_orm::DatabaseConnection, name: &str) -> anyhow
     .insert(db)
     .await?;
     Ok(Outcome::Created)
-}
-
-fn app_error(err: AppError) -> anyhow::Error {
-    anyhow::anyhow!("{err}")
 }

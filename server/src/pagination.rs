@@ -6,7 +6,6 @@ use poem_openapi::{
 };
 
 pub const DEFAULT_ITEMS_PER_PAGE: u64 = 10;
-pub const MAX_ITEMS_PER_PAGE: u64 = 100;
 
 pub fn default_page() -> u64 {
     1
