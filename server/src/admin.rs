@@ -6,6 +6,7 @@ use sea_orm::{
 };
 
 use crate::{
+    auth::password::Passwords,
     config::Settings,
     entities::{tier, user},
     users::{schemas::UserCreate, service},
@@ -46,7 +47,7 @@ pub async fn create_superuser(
     if existing.is_some() {
         return Ok(Outcome::AlreadyExists);
     }
-    service::create(db, signup, true).await?;
+    service::create(db, &Passwords::from_settings(settings), signup, true).await?;
     Ok(Outcome::Created)
 }
 

@@ -13,7 +13,10 @@ use poem::{
 
 use crate::{
     api::{API_PREFIX, api_service, finish_spec},
-    auth::{jwt::TokenService, password},
+    auth::{
+        jwt::TokenService,
+        password::{self, Passwords},
+    },
     config::Settings,
     db,
     error::AppError,
@@ -63,6 +66,7 @@ impl Application {
             .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
             .context("the listener has no socket address")?;
         let state = AppState {
+            passwords: Passwords::from_settings(&settings),
             settings: Arc::new(settings),
             db,
             tokens,

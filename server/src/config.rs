@@ -141,6 +141,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub sample_task_delay: Duration,
     pub run_worker: bool,
+    /// Password hashes allowed to run at once (each takes a core and ~19 MiB).
+    pub password_hash_concurrency: usize,
+    /// How long a login or sign-up waits for a hashing slot before a 503.
+    pub password_hash_max_wait: Duration,
 }
 
 /// The key used when none is configured; only ever accepted with `ENVIRONMENT=local`.
@@ -226,6 +230,13 @@ impl Settings {
             log_format: env.parse("LOG_FORMAT", LogFormat::Pretty)?,
             sample_task_delay: Duration::from_millis(env.parse("SAMPLE_TASK_DELAY_MS", 5000)?),
             run_worker: env.parse_bool("RUN_WORKER", true)?,
+            password_hash_concurrency: env.positive(
+                "PASSWORD_HASH_CONCURRENCY",
+                std::thread::available_parallelism().map_or(2, usize::from),
+            )?,
+            password_hash_max_wait: Duration::from_millis(
+                env.positive("PASSWORD_HASH_MAX_WAIT_MS", 1000)?,
+            ),
         })
     }
 

@@ -143,6 +143,9 @@ pub enum AppError {
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(Cow<'static, str>),
+    /// A bounded resource (password hashing) stayed busy; the client should retry shortly.
+    #[error("Server busy, try again shortly")]
+    Overloaded { retry_after_secs: u64 },
     /// Any other rejection poem made before a handler ran (a body too large, a bad header).
     #[error("{message}")]
     Rejected { status: StatusCode, message: String },
@@ -183,7 +186,7 @@ impl AppError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Rejected { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -270,7 +273,7 @@ impl ResponseError for AppError {
             Self::NotAuthenticated | Self::InvalidCredentials => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            Self::RateLimited { retry_after_secs } => {
+            Self::RateLimited { retry_after_secs } | Self::Overloaded { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             _ => {}
@@ -337,7 +340,7 @@ fn status_description(status: u16) -> &'static str {
         422 => "The request failed validation",
         429 => "Rate limit exceeded; see Retry-After",
         500 => "Internal server error",
-        503 => "A dependency is unavailable",
+        503 => "A dependency is unavailable, or the server is busy (see Retry-After)",
         _ => "Error",
     }
 }
@@ -363,10 +366,16 @@ impl<const A: u16, const B: u16, const C: u16, const D: u16, const E: u16> ApiRe
                     schema: ErrorBody::schema_ref(),
                 }],
                 headers: match status {
-                    401 => vec![header_meta("WWW-Authenticate", "Always `Bearer`")],
+                    401 => vec![header_meta("WWW-Authenticate", "Always `Bearer`", true)],
                     429 => vec![header_meta(
                         "Retry-After",
                         "Seconds until the rate-limit window resets",
+                        true,
+                    )],
+                    503 => vec![header_meta(
+                        "Retry-After",
+                        "Seconds to wait before retrying, when the server is busy",
+                        false,
                     )],
                     _ => vec![],
                 },
@@ -380,11 +389,11 @@ impl<const A: u16, const B: u16, const C: u16, const D: u16, const E: u16> ApiRe
     }
 }
 
-fn header_meta(name: &str, description: &str) -> MetaHeader {
+fn header_meta(name: &str, description: &str, required: bool) -> MetaHeader {
     MetaHeader {
         name: name.to_string(),
         description: Some(description.to_string()),
-        required: true,
+        required,
         deprecated: false,
         schema: String::schema_ref(),
     }

@@ -4,13 +4,18 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::{auth::jwt::TokenService, config::Settings, redis_store::RedisStore};
+use crate::{
+    auth::{jwt::TokenService, password::Passwords},
+    config::Settings,
+    redis_store::RedisStore,
+};
 
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: DatabaseConnection,
     pub tokens: TokenService,
+    pub passwords: Passwords,
     /// `None` when no `REDIS_URL` is configured: the in-process backends are used instead.
     pub redis: Option<RedisStore>,
 }

@@ -8,7 +8,7 @@ use validator::Validate;
 
 use crate::{
     api::ApiTags,
-    auth::{BearerAuth, jwt::TokenKind, password, revocation, security::user_for_token},
+    auth::{BearerAuth, jwt::TokenKind, revocation, security::user_for_token},
     error::{AppError, Errors},
     http::{
         body::{FormBody, OptionalJsonBody},
@@ -81,11 +81,11 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         form: FormBody<LoginForm>,
-    ) -> Result<Json<Token>, Errors<401, 422>> {
+    ) -> Result<Json<Token>, Errors<401, 422, 503>> {
         let form = form.0;
         let user = users::find_active_by_login(&state.db, &form.username).await?;
         let stored_hash = user.as_ref().map(|u| u.hashed_password.clone());
-        if !password::verify_password(form.password, stored_hash).await {
+        if !state.passwords.verify(form.password, stored_hash).await? {
             return Err(AppError::InvalidCredentials.into());
         }
         let user = user.ok_or(AppError::InvalidCredentials)?;

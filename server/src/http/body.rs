@@ -178,9 +178,39 @@ fn require_object(value: &Value) -> Result<(), AppError> {
 /// Decodes a JSON value into `T`, then runs its validation rules.
 fn decode<T: DeserializeOwned + Validate>(value: Value) -> Result<T, AppError> {
     require_object(&value)?;
+    reject_nul(&value, &mut vec!["body".to_string()])?;
     let decoded: T = serde_path_to_error::deserialize(value).map_err(decode_issue)?;
     decoded.validate().map_err(rule_issues)?;
     Ok(decoded)
+}
+
+/// NUL is refused in every string of every body: PostgreSQL cannot store it in text, and no
+/// field of this API has a use for it.
+fn reject_nul(value: &Value, loc: &mut Vec<String>) -> Result<(), AppError> {
+    let found = |loc: &[String]| AppError::validation(nul_issue(loc.to_vec()));
+    match value {
+        Value::String(s) if s.contains('\0') => Err(found(loc)),
+        Value::Array(items) => items.iter().enumerate().try_for_each(|(i, item)| {
+            loc.push(i.to_string());
+            reject_nul(item, loc)?;
+            loc.pop();
+            Ok(())
+        }),
+        Value::Object(fields) => fields.iter().try_for_each(|(key, field)| {
+            loc.push(key.clone());
+            if key.contains('\0') {
+                return Err(found(loc));
+            }
+            reject_nul(field, loc)?;
+            loc.pop();
+            Ok(())
+        }),
+        _ => Ok(()),
+    }
+}
+
+pub fn nul_issue(loc: Vec<String>) -> ValidationIssue {
+    ValidationIssue::new(loc, "NUL characters are not allowed", "string_nul")
 }
 
 fn decode_issue(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
@@ -354,6 +384,18 @@ mod tests {
         );
         let i = issue(json!({"name": "a"}));
         assert_eq!((i.msg.as_str(), i.kind.as_str()), ("too short", "length"));
+    }
+
+    #[test]
+    fn nul_is_refused_anywhere_in_a_body() {
+        let i = issue(json!({"name": "a\u{0}b"}));
+        assert_eq!(
+            (i.loc, i.kind.as_str()),
+            (vec!["body".into(), "name".into()], "string_nul")
+        );
+        let mut loc = vec!["body".to_string()];
+        let err = reject_nul(&json!({"list": ["ok", "n\u{0}"]}), &mut loc).unwrap_err();
+        assert!(matches!(err, AppError::Validation(i) if i[0].loc == ["body", "list", "1"]));
     }
 
     #[test]

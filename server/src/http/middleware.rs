@@ -11,7 +11,10 @@ use poem::{
 use poem_openapi::OperationId;
 use tracing::Instrument;
 
-use crate::error::AppError;
+use crate::{
+    error::{AppError, ValidationIssue},
+    http::body::nul_issue,
+};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -111,7 +114,11 @@ pub async fn around_request<E: Endpoint>(
         latency_ms = tracing::field::Empty,
     );
     let started = Instant::now();
-    let (mut response, operation) = match next.call(req).instrument(span.clone()).await {
+    let outcome = match nul_in_url(&req) {
+        Some(issue) => Err(AppError::validation(issue).into()),
+        None => next.call(req).instrument(span.clone()).await,
+    };
+    let (mut response, operation) = match outcome {
         Ok(response) => {
             let response = response.into_response();
             let operation = response.data::<OperationId>().map(|id| id.0);
@@ -157,6 +164,21 @@ pub async fn around_request<E: Endpoint>(
     Ok(response)
 }
 
+/// NUL in the path or in a query value (sent as `%00`) is refused before routing, for every
+/// operation at once: PostgreSQL cannot store or compare it in text.
+fn nul_in_url(req: &Request) -> Option<ValidationIssue> {
+    let path = percent_encoding::percent_decode_str(req.uri().path());
+    if path.into_iter().any(|b| b == 0) {
+        return Some(nul_issue(vec!["path".into()]));
+    }
+    let query = req.uri().query()?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).ok()?;
+    pairs
+        .into_iter()
+        .find(|(key, value)| key.contains('\0') || value.contains('\0'))
+        .map(|(key, _)| nul_issue(vec!["query".into(), key.replace('\0', "")]))
+}
+
 /// A caller-supplied id, if it is short and printable enough to echo and log.
 fn incoming_request_id(req: &Request) -> Option<String> {
     let value = req.header(REQUEST_ID_HEADER)?.trim();
@@ -192,6 +214,18 @@ mod tests {
             Some("GET, PATCH, DELETE")
         );
         assert_eq!(policy.allowed_methods("/api/v1/nope"), None);
+    }
+
+    #[test]
+    fn nul_in_path_or_query_is_found() {
+        let nul = |uri: &str| nul_in_url(&Request::builder().uri_str(uri).finish()).map(|i| i.loc);
+        assert_eq!(nul("/api/v1/user/a%00b"), Some(vec!["path".to_string()]));
+        assert_eq!(
+            nul("/api/v1/users?page=1%00"),
+            Some(vec!["query".to_string(), "page".to_string()])
+        );
+        assert_eq!(nul("/api/v1/users?page=1&x=%2500"), None);
+        assert_eq!(nul("/api/v1/user/alice"), None);
     }
 
     #[test]

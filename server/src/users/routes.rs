@@ -34,8 +34,8 @@ impl UserApi {
         &self,
         state: Data<&AppState>,
         body: JsonBody<UserCreate>,
-    ) -> Result<Created<UserRead>, Errors<400, 422>> {
-        let user = service::create(&state.db, body.0, false).await?;
+    ) -> Result<Created<UserRead>, Errors<400, 422, 503>> {
+        let user = service::create(&state.db, &state.passwords, body.0, false).await?;
         Ok(Created(user.into()))
     }
 

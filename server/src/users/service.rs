@@ -7,6 +7,7 @@ use sea_orm::{
 };
 
 use crate::{
+    auth::password::Passwords,
     entities::{
         post,
         user::{self, Column, Entity as User},
@@ -130,6 +131,7 @@ fn on_unique_violation(err: DbErr) -> AppError {
 /// by the unique constraints.
 pub async fn create(
     db: &impl ConnectionTrait,
+    passwords: &Passwords,
     new: UserCreate,
     is_superuser: bool,
 ) -> Result<user::Model, AppError> {
@@ -140,7 +142,7 @@ pub async fn create(
     if username_taken(db, &new.username).await? {
         return Err(AppError::bad_request(USERNAME_TAKEN));
     }
-    let hashed_password = crate::auth::password::hash_password(new.password).await?;
+    let hashed_password = passwords.hash(new.password).await?;
     let row = user::ActiveModel {
         name: Set(new.name),
         username: Set(new.username),

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod hardening;
 mod ops;
 mod schema;
 mod spec;
