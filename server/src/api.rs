@@ -3,7 +3,10 @@
 use poem_openapi::{ContactObject, LicenseObject, OpenApiService, Tags};
 use serde_json::Value;
 
-use crate::{auth::routes::AuthApi, config::AppInfo, ops::OpsApi, users::routes::UserApi};
+use crate::{
+    auth::routes::AuthApi, config::AppInfo, ops::OpsApi, posts::routes::PostApi,
+    users::routes::UserApi,
+};
 
 pub const API_PREFIX: &str = "/api/v1";
 
@@ -14,16 +17,22 @@ pub enum ApiTags {
     Login,
     /// Sign-up and user accounts
     Users,
+    /// Users' posts: cached reads, owner-only writes
+    Posts,
     /// Liveness and readiness
     Operations,
 }
 
-pub type Api = (AuthApi, UserApi, OpsApi);
+pub type Api = (AuthApi, UserApi, PostApi, OpsApi);
 
 pub fn api_service(info: &AppInfo) -> OpenApiService<Api, ()> {
-    let mut service = OpenApiService::new((AuthApi, UserApi, OpsApi), &info.name, &info.version)
-        .description(&info.description)
-        .url_prefix(API_PREFIX);
+    let mut service = OpenApiService::new(
+        (AuthApi, UserApi, PostApi, OpsApi),
+        &info.name,
+        &info.version,
+    )
+    .description(&info.description)
+    .url_prefix(API_PREFIX);
     if info.contact_name.is_some() || info.contact_email.is_some() {
         let mut contact = ContactObject::new();
         if let Some(name) = &info.contact_name {

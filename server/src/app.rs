@@ -17,6 +17,7 @@ use crate::{
         jwt::TokenService,
         password::{self, Passwords},
     },
+    cache::{CacheStore, ResponseCache, memory::MemoryStore, redis::RedisCacheStore},
     config::Settings,
     db,
     error::AppError,
@@ -47,12 +48,11 @@ impl Application {
             .context("applying database migrations")?;
         let redis = match &settings.redis_url {
             Some(url) => Some(
-                RedisStore::connect(url, &settings.redis_key_prefix)
-                    .await
-                    .context("cannot connect to REDIS_URL")?,
+                RedisStore::open(url, &settings.redis_key_prefix).context("invalid REDIS_URL")?,
             ),
             None => None,
         };
+        let cache = response_cache(&settings, redis.as_ref())?;
         let tokens = TokenService::new(&settings).context("SECRET_KEY is not usable")?;
         tokio::task::spawn_blocking(password::warm_up).await?;
 
@@ -66,12 +66,16 @@ impl Application {
             .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
             .context("the listener has no socket address")?;
         let state = AppState {
+            cache,
             passwords: Passwords::from_settings(&settings),
             settings: Arc::new(settings),
             db,
             tokens,
             redis,
         };
+        if let Some(redis) = &state.redis {
+            warn_if_unreachable("REDIS_URL", redis.clone());
+        }
         Ok(Self {
             port,
             acceptor,
@@ -94,6 +98,34 @@ impl Application {
             .run_with_graceful_shutdown(app, shutdown_signal(), None)
             .await
     }
+}
+
+/// The cache on `REDIS_CACHE_URL` (the `REDIS_URL` connection when they are the same), or in
+/// process when no Redis is configured.
+fn response_cache(
+    settings: &Settings,
+    redis: Option<&RedisStore>,
+) -> anyhow::Result<ResponseCache> {
+    let store: Arc<dyn CacheStore> = match &settings.redis_cache_url {
+        Some(url) if Some(url) == settings.redis_url.as_ref() && redis.is_some() => {
+            Arc::new(RedisCacheStore::new(redis.cloned().context("REDIS_URL")?))
+        }
+        Some(url) => Arc::new(RedisCacheStore::new(
+            RedisStore::open(url, &settings.redis_key_prefix).context("invalid REDIS_CACHE_URL")?,
+        )),
+        None => Arc::new(MemoryStore::new(settings.cache_max_memory_bytes)),
+    };
+    Ok(ResponseCache::new(store, &crate::api::spec_json()))
+}
+
+/// Start-up does not wait for Redis (every use of it has a fallback); an unreachable server is
+/// reported once, and the connection keeps being retried on use.
+fn warn_if_unreachable(variable: &'static str, redis: RedisStore) {
+    tokio::spawn(async move {
+        if let Err(err) = redis.ping().await {
+            tracing::warn!(error = %err, "{variable} is unreachable; retrying in the background");
+        }
+    });
 }
 
 async fn shutdown_signal() {

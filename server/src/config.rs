@@ -145,6 +145,8 @@ pub struct Settings {
     pub password_hash_concurrency: usize,
     /// How long a login or sign-up waits for a hashing slot before a 503.
     pub password_hash_max_wait: Duration,
+    /// The in-process response cache's bound, in bytes of keys and values.
+    pub cache_max_memory_bytes: u64,
 }
 
 /// The key used when none is configured; only ever accepted with `ENVIRONMENT=local`.
@@ -237,6 +239,7 @@ impl Settings {
             password_hash_max_wait: Duration::from_millis(
                 env.positive("PASSWORD_HASH_MAX_WAIT_MS", 1000)?,
             ),
+            cache_max_memory_bytes: env.positive("CACHE_MAX_MEMORY_BYTES", 64 * 1024 * 1024)?,
         })
     }
 

@@ -44,16 +44,19 @@ impl OpsApi {
             tracing::warn!(error = %err, "readiness: database unreachable");
             return Err(AppError::Unavailable("Database unreachable".into()).into());
         }
-        let redis = match &state.redis {
-            None => "disabled",
-            Some(redis) => match redis.ping().await {
-                Ok(()) => "ok",
-                Err(err) => {
-                    tracing::warn!(error = %err, "readiness: Redis unreachable");
-                    return Err(AppError::Unavailable("Redis unreachable".into()).into());
-                }
-            },
+        let unreachable = |err: &dyn std::fmt::Display| {
+            tracing::warn!(error = %err, "readiness: Redis unreachable");
+            Errors::from(AppError::Unavailable("Redis unreachable".into()))
         };
+        let mut redis = "disabled";
+        if let Some(store) = &state.redis {
+            store.ping().await.map_err(|err| unreachable(&err))?;
+            redis = "ok";
+        }
+        if state.cache.kind() == "redis" {
+            state.cache.ping().await.map_err(|err| unreachable(&err))?;
+            redis = "ok";
+        }
         Ok(Json(Readiness {
             status: "ready".into(),
             database: "ok".into(),

@@ -6,6 +6,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     auth::{jwt::TokenService, password::Passwords},
+    cache::ResponseCache,
     config::Settings,
     redis_store::RedisStore,
 };
@@ -18,4 +19,5 @@ pub struct AppState {
     pub passwords: Passwords,
     /// `None` when no `REDIS_URL` is configured: the in-process backends are used instead.
     pub redis: Option<RedisStore>,
+    pub cache: ResponseCache,
 }

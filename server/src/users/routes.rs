@@ -11,6 +11,7 @@ use sea_orm::TransactionTrait;
 use crate::{
     api::ApiTags,
     auth::{BearerAuth, revocation},
+    cache_policy,
     error::{AppError, Errors},
     http::{
         body::JsonBody,
@@ -23,6 +24,13 @@ use crate::{
         service,
     },
 };
+
+// A user's renaming or deletion drops every cached entry of theirs: otherwise
+// `GET /{old_name}/posts` would keep answering.
+cache_policy!(
+    drop_user_entries,
+    pattern_to_invalidate_extra = ["{username}_posts:*", "{username}_post_cache:*"]
+);
 
 pub struct UserApi;
 
@@ -87,7 +95,8 @@ impl UserApi {
     #[oai(
         path = "/user/:username",
         method = "patch",
-        operation_id = "patch_user"
+        operation_id = "patch_user",
+        transform = "drop_user_entries"
     )]
     async fn patch_user(
         &self,
@@ -109,7 +118,8 @@ impl UserApi {
     #[oai(
         path = "/user/:username",
         method = "delete",
-        operation_id = "erase_user"
+        operation_id = "erase_user",
+        transform = "drop_user_entries"
     )]
     async fn erase_user(
         &self,
@@ -131,7 +141,8 @@ impl UserApi {
     #[oai(
         path = "/db_user/:username",
         method = "delete",
-        operation_id = "erase_db_user"
+        operation_id = "erase_db_user",
+        transform = "drop_user_entries"
     )]
     async fn erase_db_user(
         &self,

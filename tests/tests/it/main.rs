@@ -4,8 +4,10 @@
 mod helpers;
 
 mod auth;
+mod cache;
 mod hardening;
 mod ops;
+mod posts;
 mod schema;
 mod spec;
 mod users;

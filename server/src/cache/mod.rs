@@ -1,0 +1,278 @@
+//! The response cache: per-operation policies over a Redis or in-process backend.
+//!
+//! Declare a policy with [`cache_policy!`](crate::cache_policy) and name it in the
+//! operation's `transform`:
+//!
+//! ```ignore
+//! cache_policy!(cache_posts_page,
+//!     key_prefix = "{username}_posts:page_{page}:items_per_page:{items_per_page}",
+//!     resource_id_name = "username", expiration = 60);
+//!
+//! #[oai(path = "/:username/posts", method = "get", operation_id = "read_posts",
+//!       transform = "cache_posts_page")]
+//! ```
+//!
+//! The backend is reached through [`ResponseCache`], which turns every backend failure into
+//! "uncached": an outage costs speed, never an error. While the backend is failing, calls skip
+//! it (one probe a second), and invalidations that could not be made are kept and replayed
+//! before the cache is used again, so an entry that a write invalidated during the outage is
+//! not served afterwards.
+
+pub mod memory;
+pub mod policy;
+pub mod redis;
+pub mod store;
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use poem::Request;
+
+pub use policy::{Cached, PolicySpec};
+pub use store::{CacheKey, CacheStore, Generation, Invalidation, Lookup};
+
+/// Declares a cache policy as a function for an operation's `transform`.
+///
+/// Fields (all optional, the original's decorator arguments): `key_prefix`,
+/// `resource_id_name`, `expiration` (seconds, default 3600), `to_invalidate_extra` (key
+/// templates) and `pattern_to_invalidate_extra` (`<namespace>:<prefix>*` patterns).
+#[macro_export]
+macro_rules! cache_policy {
+    ($name:ident $(, $field:ident = $value:tt)* $(,)?) => {
+        fn $name(ep: impl ::poem::Endpoint + 'static) -> impl ::poem::Endpoint {
+            const SPEC: $crate::cache::PolicySpec =
+                $crate::cache::PolicySpec::NONE $(.$field($crate::__cache_policy_value!($value)))*;
+            $crate::cache::Cached::new(ep, stringify!($name), &SPEC)
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __cache_policy_value {
+    ([$($item:expr),* $(,)?]) => { &[$($item),*] };
+    ($value:expr) => { $value };
+}
+
+/// Parameter names of one route, from the spec: the router only knows `param0`, `param1`...
+#[derive(Debug, Default)]
+pub struct RouteParams {
+    /// Path parameter names, in path order.
+    pub path: Vec<String>,
+    /// Declared defaults of query parameters.
+    pub query_defaults: Arc<HashMap<String, String>>,
+}
+
+/// Router pattern (`/api/v1/:param0/posts`) → its parameters.
+fn route_params(spec_json: &str) -> HashMap<String, RouteParams> {
+    let spec: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
+    let mut routes = HashMap::new();
+    for (path, item) in spec["paths"].as_object().into_iter().flatten() {
+        let mut names = Vec::new();
+        let pattern: Vec<String> = path
+            .split('/')
+            .map(
+                |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => {
+                        names.push(name.to_string());
+                        format!(":param{}", names.len() - 1)
+                    }
+                    None => segment.to_string(),
+                },
+            )
+            .collect();
+        let mut defaults = HashMap::new();
+        for operation in item.as_object().into_iter().flat_map(|o| o.values()) {
+            for param in operation["parameters"].as_array().into_iter().flatten() {
+                let default = &param["schema"]["default"];
+                if param["in"] == "query"
+                    && let Some(name) = param["name"].as_str()
+                    && !default.is_null()
+                {
+                    let value = default
+                        .as_str()
+                        .map_or_else(|| default.to_string(), str::to_string);
+                    defaults.insert(name.to_string(), value);
+                }
+            }
+        }
+        routes.insert(
+            pattern.join("/"),
+            RouteParams {
+                path: names,
+                query_defaults: Arc::new(defaults),
+            },
+        );
+    }
+    routes
+}
+
+/// How long calls skip a failing backend before probing it again.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
+/// Invalidations kept for replay during an outage; beyond this, entries may stay stale until
+/// they expire (logged).
+const MAX_PENDING_INVALIDATIONS: usize = 10_000;
+
+#[derive(Default)]
+struct Outage {
+    /// `Some` while the backend is failing: calls skip it until then.
+    retry_at: Option<Instant>,
+    pending: HashSet<Invalidation>,
+    overflowed: bool,
+}
+
+/// The cache as handlers and policies see it. Cheap to clone.
+#[derive(Clone)]
+pub struct ResponseCache {
+    store: Arc<dyn CacheStore>,
+    routes: Arc<HashMap<String, RouteParams>>,
+    outage: Arc<Mutex<Outage>>,
+    probe: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl ResponseCache {
+    pub fn new(store: Arc<dyn CacheStore>, spec_json: &str) -> Self {
+        Self {
+            store,
+            routes: Arc::new(route_params(spec_json)),
+            outage: Arc::default(),
+            probe: Arc::default(),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.store.kind()
+    }
+
+    pub async fn ping(&self) -> Result<(), store::CacheError> {
+        self.store.ping().await
+    }
+
+    pub fn request_params(&self, req: &Request) -> policy::RequestParams {
+        let route = policy::path_pattern(req).and_then(|p| self.routes.get(p));
+        policy::RequestParams::new(req, route)
+    }
+
+    fn lock_outage(&self) -> std::sync::MutexGuard<'_, Outage> {
+        // The guarded data stays consistent whatever a panicking holder did.
+        self.outage.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn failed(&self, err: &store::CacheError) {
+        let mut outage = self.lock_outage();
+        if outage.retry_at.is_none() {
+            tracing::warn!(error = %err, backend = self.kind(),
+                "response cache unavailable: serving uncached until it answers again");
+        }
+        outage.retry_at = Some(Instant::now() + RETRY_AFTER_FAILURE);
+    }
+
+    /// Whether to use the backend now. After an outage, one caller probes it by replaying
+    /// the invalidations it missed; the cache is used again only once they are made.
+    async fn available(&self) -> bool {
+        let retry_at = self.lock_outage().retry_at;
+        let Some(retry_at) = retry_at else {
+            return true;
+        };
+        if Instant::now() < retry_at {
+            return false;
+        }
+        let Ok(_probing) = self.probe.try_lock() else {
+            return false;
+        };
+        let pending: Vec<Invalidation> = self.lock_outage().pending.iter().cloned().collect();
+        for target in &pending {
+            if let Err(err) = self.store.invalidate(target).await {
+                self.failed(&err);
+                return false;
+            }
+            self.lock_outage().pending.remove(target);
+        }
+        if let Err(err) = self.store.ping().await {
+            self.failed(&err);
+            return false;
+        }
+        let mut outage = self.lock_outage();
+        if outage.pending.is_empty() {
+            outage.retry_at = None;
+            outage.overflowed = false;
+            tracing::info!(backend = self.kind(), "response cache available again");
+        }
+        outage.retry_at.is_none()
+    }
+
+    /// `None` when the backend is unavailable: the caller serves uncached.
+    pub async fn lookup(&self, key: &CacheKey) -> Option<Lookup> {
+        if !self.available().await {
+            return None;
+        }
+        self.store
+            .lookup(key)
+            .await
+            .inspect_err(|err| self.failed(err))
+            .ok()
+    }
+
+    pub async fn put(&self, key: &CacheKey, value: Bytes, ttl: Duration, seen: &Generation) {
+        if self.available().await
+            && let Err(err) = self.store.put(key, value, ttl, seen).await
+        {
+            self.failed(&err);
+        }
+    }
+
+    /// Makes the invalidations, or keeps them for replay when the backend is failing.
+    pub async fn invalidate(&self, targets: Vec<Invalidation>) {
+        let mut targets = targets.into_iter();
+        if self.available().await {
+            for target in targets.by_ref() {
+                if let Err(err) = self.store.invalidate(&target).await {
+                    self.failed(&err);
+                    self.keep_for_replay(std::iter::once(target));
+                    break;
+                }
+            }
+        }
+        self.keep_for_replay(targets);
+    }
+
+    fn keep_for_replay(&self, targets: impl Iterator<Item = Invalidation>) {
+        let mut outage = self.lock_outage();
+        for target in targets {
+            if outage.pending.len() < MAX_PENDING_INVALIDATIONS {
+                outage.pending.insert(target);
+            } else if !outage.overflowed {
+                outage.overflowed = true;
+                tracing::error!(
+                    "too many invalidations missed during the cache outage: some cached \
+                     entries may be served stale until they expire"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_parameters_are_named_from_the_spec() {
+        let spec = r#"{"paths": {"/api/v1/{username}/post/{id}": {"get": {}},
+            "/api/v1/{username}/posts": {"get": {"parameters": [
+                {"name": "page", "in": "query", "schema": {"default": 1}},
+                {"name": "sort", "in": "query", "schema": {"default": "id"}},
+                {"name": "username", "in": "path", "schema": {}}]}}}}"#;
+        let routes = route_params(spec);
+        let post = &routes["/api/v1/:param0/post/:param1"];
+        assert_eq!(post.path, ["username", "id"]);
+        let list = &routes["/api/v1/:param0/posts"];
+        assert_eq!(list.query_defaults["page"], "1");
+        assert_eq!(list.query_defaults["sort"], "id");
+        assert!(!list.query_defaults.contains_key("username"));
+    }
+}
