@@ -172,3 +172,28 @@ impl CacheStore for MemoryStore {
         "memory"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_flood_of_entries_stays_within_the_byte_bound() {
+        let store = MemoryStore::new(16 * 1024);
+        for n in 0..500 {
+            let key = CacheKey {
+                namespace: "flood".into(),
+                key: format!("flood:page_{n}"),
+            };
+            let value = Bytes::from(vec![b'x'; 1000]);
+            let seen = Generation::default();
+            store
+                .put(&key, value, Duration::from_secs(60), &seen)
+                .await
+                .unwrap();
+        }
+        store.entries.run_pending_tasks();
+        assert!(store.entries.weighted_size() <= 16 * 1024);
+        assert!(store.entries.entry_count() > 0);
+    }
+}

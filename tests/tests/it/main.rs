@@ -5,6 +5,8 @@ mod helpers;
 
 mod auth;
 mod cache;
+mod cache_outage;
+mod cache_store;
 mod hardening;
 mod ops;
 mod posts;
