@@ -141,7 +141,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub sample_task_delay: Duration,
     pub run_worker: bool,
-    /// Password hashes allowed to run at once (each takes a core and ~19 MiB).
+    /// Password hashes allowed to run at once (each takes a core and ~19 MiB); default: the
+    /// cores but one.
     pub password_hash_concurrency: usize,
     /// How long a login or sign-up waits for a hashing slot before a 503.
     pub password_hash_max_wait: Duration,
@@ -232,9 +233,12 @@ impl Settings {
             log_format: env.parse("LOG_FORMAT", LogFormat::Pretty)?,
             sample_task_delay: Duration::from_millis(env.parse("SAMPLE_TASK_DELAY_MS", 5000)?),
             run_worker: env.parse_bool("RUN_WORKER", true)?,
+            // One core is left to every other request: hashing all cores away made the rest of
+            // the API slow (see the login_flood benchmark).
             password_hash_concurrency: env.positive(
                 "PASSWORD_HASH_CONCURRENCY",
-                std::thread::available_parallelism().map_or(2, usize::from),
+                std::thread::available_parallelism()
+                    .map_or(1, |cores| usize::from(cores).saturating_sub(1).max(1)),
             )?,
             password_hash_max_wait: Duration::from_millis(
                 env.positive("PASSWORD_HASH_MAX_WAIT_MS", 1000)?,

@@ -3,45 +3,107 @@
 //! A hash takes tens of milliseconds of CPU and about 19 MiB of memory, so it runs on a
 //! blocking thread, and at most `concurrency` of them run at once (by default one per core).
 //! A request waits up to `max_wait` for a slot, then gets a fast 503 with `Retry-After`: a
-//! login flood costs bounded memory and threads, and the rest of the API keeps answering.
+//! login flood costs bounded CPU and threads, and the rest of the API keeps answering.
+//!
+//! Each slot owns its argon2 work area, allocated once and reused: a fresh 19 MiB buffer per
+//! hash made the allocator keep hundreds of MiB during a login flood (glibc raises its mmap
+//! threshold after the first free, then fragments). Memory is thus bounded by construction:
+//! `concurrency` work areas.
 
 use std::{
     sync::{
-        Arc, LazyLock,
+        Arc, LazyLock, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
     time::Duration,
 };
 
 use argon2::{
-    Argon2,
-    password_hash::{PasswordHasher, PasswordVerifier},
+    Algorithm, Argon2, Block, Params, PasswordHash, Version,
+    password_hash::{
+        self,
+        phc::{Output, ParamsString, Salt},
+    },
 };
 use tokio::sync::Semaphore;
 
 use crate::{config::Settings, error::AppError};
 
+/// The memory one argon2 computation works in.
+type WorkArea = Vec<Block>;
+
+/// Runs argon2 in `area`, sized to the parameters.
+fn compute(
+    argon: &Argon2<'_>,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+    area: &mut WorkArea,
+) -> argon2::Result<()> {
+    area.resize(params.block_count(), Block::new());
+    argon.hash_password_into_with_memory(password, salt, out, &mut area[..])
+}
+
+/// A new PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) with a random salt.
+fn hash_in(password: &str, area: &mut WorkArea) -> Result<String, password_hash::Error> {
+    let params = Params::default();
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let salt = password_hash::generate_salt();
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    compute(&argon, &params, password.as_bytes(), &salt, &mut out, area)?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params)?,
+        salt: Some(Salt::new(&salt)?),
+        hash: Some(Output::new(&out)?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Checks `password` against a PHC string, with that string's own parameters.
+fn verify_in(password: &str, hash: &str, area: &mut WorkArea) -> bool {
+    try_verify(password, hash, area).unwrap_or(false)
+}
+
+fn try_verify(
+    password: &str,
+    hash: &str,
+    area: &mut WorkArea,
+) -> Result<bool, password_hash::Error> {
+    let hash = PasswordHash::new(hash)?;
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return Ok(false);
+    };
+    let algorithm = Algorithm::try_from(hash.algorithm.as_str())?;
+    let version = hash.version.map(Version::try_from).transpose()?;
+    let params = Params::try_from(&hash)?;
+    let argon = Argon2::new(algorithm, version.unwrap_or_default(), params.clone());
+    let mut out = vec![0u8; expected.len()];
+    compute(
+        &argon,
+        &params,
+        password.as_bytes(),
+        salt.as_ref(),
+        &mut out,
+        area,
+    )?;
+    // `Output` compares in constant time.
+    Ok(Output::new(&out)? == *expected)
+}
+
 /// Verified against when the user does not exist, so that an unknown user costs the same
 /// time as a wrong password.
 static DUMMY_HASH: LazyLock<Option<String>> =
-    LazyLock::new(|| hash_blocking("timing-equaliser-not-a-password").ok());
-
-fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Error> {
-    Ok(Argon2::default()
-        .hash_password(password.as_bytes())?
-        .to_string())
-}
-
-fn verify_blocking(password: &str, hash: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), hash)
-        .is_ok()
-}
+    LazyLock::new(|| hash_in("timing-equaliser-not-a-password", &mut Vec::new()).ok());
 
 /// Hashes and verifies passwords with a bound on the work in flight.
 #[derive(Clone)]
 pub struct Passwords {
     slots: Arc<Semaphore>,
+    /// Work areas of finished hashes, for the next ones: never more than `concurrency`.
+    areas: Arc<Mutex<Vec<WorkArea>>>,
     max_wait: Duration,
     running: Arc<RunningGauge>,
 }
@@ -76,6 +138,7 @@ impl Passwords {
     pub fn new(concurrency: usize, max_wait: Duration) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            areas: Arc::default(),
             max_wait,
             running: Arc::default(),
         }
@@ -93,9 +156,10 @@ impl Passwords {
         self.running.peak.load(Ordering::SeqCst)
     }
 
+    /// Runs `work` on a blocking thread once a slot is free, with a reused work area.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut WorkArea) -> T + Send + 'static,
     ) -> Result<T, AppError> {
         let permit = tokio::time::timeout(self.max_wait, self.slots.clone().acquire_owned())
             .await
@@ -103,18 +167,22 @@ impl Passwords {
                 retry_after_secs: RETRY_AFTER_SECS,
             })?
             .map_err(AppError::internal)?;
-        let running = self.running.clone();
+        let (running, areas) = (self.running.clone(), self.areas.clone());
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let _running = Running::start(&running);
-            work()
+            let take = || areas.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let mut area = take().unwrap_or_default();
+            let result = work(&mut area);
+            areas.lock().unwrap_or_else(|e| e.into_inner()).push(area);
+            result
         })
         .await
         .map_err(AppError::internal)
     }
 
     pub async fn hash(&self, password: String) -> Result<String, AppError> {
-        self.run(move || hash_blocking(&password))
+        self.run(move |area| hash_in(&password, area))
             .await?
             .map_err(AppError::internal)
     }
@@ -126,11 +194,11 @@ impl Passwords {
         password: String,
         stored_hash: Option<String>,
     ) -> Result<bool, AppError> {
-        self.run(move || match stored_hash {
-            Some(hash) => verify_blocking(&password, &hash),
+        self.run(move |area| match stored_hash {
+            Some(hash) => verify_in(&password, &hash, area),
             None => {
                 if let Some(dummy) = DUMMY_HASH.as_deref() {
-                    verify_blocking(&password, dummy);
+                    verify_in(&password, dummy, area);
                 }
                 false
             }
@@ -158,6 +226,32 @@ mod tests {
         assert!(verify("correct horse", Some(hash.clone())).await.unwrap());
         assert!(!verify("wrong horse", Some(hash)).await.unwrap());
         assert!(!verify("anything", None).await.unwrap());
+    }
+
+    #[test]
+    fn hashes_interoperate_with_the_argon2_crates_own() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let mut area = Vec::new();
+        let ours = hash_in("pw one", &mut area).unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"pw one", &parsed)
+                .is_ok()
+        );
+        let theirs = Argon2::default()
+            .hash_password(b"pw two")
+            .unwrap()
+            .to_string();
+        assert!(verify_in("pw two", &theirs, &mut area));
+        assert!(!verify_in("pw one", &theirs, &mut area));
+        assert!(!verify_in("pw two", "not a hash", &mut area));
+        // Other parameters (a hash made with older settings) verify too.
+        let params = Params::new(8 * 1024, 3, 1, None).unwrap();
+        let custom = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let older = custom.hash_password(b"pw three").unwrap().to_string();
+        assert!(verify_in("pw three", &older, &mut area));
+        assert_eq!(area.len(), 8 * 1024);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
