@@ -11,7 +11,8 @@ use crate::{
     api::ApiTags,
     auth::BearerAuth,
     cache_policy,
-    error::Errors,
+    entities::post,
+    error::{AppError, Errors},
     http::{
         body::JsonBody,
         responses::{Created, Message},
@@ -49,6 +50,19 @@ cache_policy!(
     resource_id_name = "id",
     pattern_to_invalidate_extra = ["{username}_posts:*"]
 );
+
+/// The caller's own live post: 404 for an unknown user, 403 for someone else's name, 404 for
+/// a post that is not the named user's.
+async fn own_post(
+    state: &AppState,
+    auth: &BearerAuth,
+    username: &str,
+    post_id: i32,
+) -> Result<post::Model, AppError> {
+    let author = users::get_active_by_username(&state.db, username).await?;
+    auth.0.require_self(&author)?;
+    service::get_active(&state.db, author.id, post_id).await
+}
 
 pub struct PostApi;
 
@@ -141,9 +155,7 @@ impl PostApi {
         id: Path<i32>,
         body: JsonBody<PostUpdate>,
     ) -> Result<Json<Message>, Errors<401, 403, 404, 422>> {
-        let author = users::get_active_by_username(&state.db, &username).await?;
-        auth.0.require_self(&author)?;
-        let post = service::get_active(&state.db, author.id, id.0).await?;
+        let post = own_post(&state, &auth, &username, id.0).await?;
         service::update(&state.db, post, body.0).await?;
         Ok(Message::json("Post updated"))
     }
@@ -162,9 +174,7 @@ impl PostApi {
         username: Path<String>,
         id: Path<i32>,
     ) -> Result<Json<Message>, Errors<401, 403, 404, 422>> {
-        let author = users::get_active_by_username(&state.db, &username).await?;
-        auth.0.require_self(&author)?;
-        let post = service::get_active(&state.db, author.id, id.0).await?;
+        let post = own_post(&state, &auth, &username, id.0).await?;
         service::soft_delete(&state.db, post).await?;
         Ok(Message::json("Post deleted"))
     }
@@ -186,7 +196,7 @@ impl PostApi {
         auth.0.require_superuser()?;
         let author = users::find_any_by_username(&state.db, &username)
             .await?
-            .ok_or(crate::error::AppError::not_found(users::USER_NOT_FOUND))?;
+            .ok_or(AppError::not_found(users::USER_NOT_FOUND))?;
         let post = service::get_any(&state.db, author.id, id.0).await?;
         service::hard_delete(&state.db, post.id).await?;
         Ok(Message::json("Post deleted from the database"))

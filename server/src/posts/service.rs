@@ -5,7 +5,7 @@ use chrono::Utc;
 use poem_openapi::types::MaybeUndefined;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder,
+    PaginatorTrait, QueryFilter, QueryOrder, Select,
 };
 
 use crate::{
@@ -23,12 +23,11 @@ pub async fn get_active(
     owner_id: i32,
     post_id: i32,
 ) -> Result<post::Model, AppError> {
-    Post::find_by_id(post_id)
-        .filter(Column::CreatedByUserId.eq(owner_id))
-        .filter(Column::IsDeleted.eq(false))
-        .one(db)
-        .await?
-        .ok_or(AppError::not_found(POST_NOT_FOUND))
+    one_or_404(
+        db,
+        owned(owner_id, post_id).filter(Column::IsDeleted.eq(false)),
+    )
+    .await
 }
 
 /// The owner's post with that id, soft-deleted or not: for the superuser's purge.
@@ -37,8 +36,18 @@ pub async fn get_any(
     owner_id: i32,
     post_id: i32,
 ) -> Result<post::Model, AppError> {
-    Post::find_by_id(post_id)
-        .filter(Column::CreatedByUserId.eq(owner_id))
+    one_or_404(db, owned(owner_id, post_id)).await
+}
+
+fn owned(owner_id: i32, post_id: i32) -> Select<Post> {
+    Post::find_by_id(post_id).filter(Column::CreatedByUserId.eq(owner_id))
+}
+
+async fn one_or_404(
+    db: &impl ConnectionTrait,
+    query: Select<Post>,
+) -> Result<post::Model, AppError> {
+    query
         .one(db)
         .await?
         .ok_or(AppError::not_found(POST_NOT_FOUND))

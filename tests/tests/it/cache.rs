@@ -6,7 +6,7 @@ use sea_orm::ConnectionTrait;
 
 use crate::{
     helpers::{TestApp, failure, spawn_app},
-    posts::{fx_post, retitle_in_database, title_update},
+    posts::{fx_post, read_post, retitle_in_database, title_update},
 };
 
 async fn list_titles(app: &TestApp, username: &str) -> Vec<String> {
@@ -25,14 +25,7 @@ async fn list_titles(app: &TestApp, username: &str) -> Vec<String> {
 }
 
 async fn post_title(app: &TestApp, username: &str, id: i32) -> String {
-    let post = app
-        .api
-        .read_post()
-        .username(username)
-        .id(id)
-        .send()
-        .await
-        .expect("a post");
+    let post = read_post(app, username, id).await.expect("a post");
     post.into_inner().title
 }
 
@@ -102,13 +95,7 @@ async fn create_soft_delete_and_hard_delete_invalidate_the_authors_entries() {
         .await
         .unwrap();
     assert_eq!(list_titles(&app, "alice").await, ["Second"], "soft delete");
-    let gone = app
-        .api
-        .read_post()
-        .username("alice")
-        .id(first.id)
-        .send()
-        .await;
+    let gone = read_post(&app, "alice", first.id).await;
     failure(gone).assert_is(StatusCode::NOT_FOUND, "Post not found");
 
     post_title(&app, "alice", second.id).await;
@@ -121,13 +108,7 @@ async fn create_soft_delete_and_hard_delete_invalidate_the_authors_entries() {
         .await
         .unwrap();
     assert!(list_titles(&app, "alice").await.is_empty(), "hard delete");
-    let gone = app
-        .api
-        .read_post()
-        .username("alice")
-        .id(second.id)
-        .send()
-        .await;
+    let gone = read_post(&app, "alice", second.id).await;
     failure(gone).assert_is(StatusCode::NOT_FOUND, "Post not found");
 }
 
@@ -166,26 +147,14 @@ async fn renaming_or_deleting_a_user_drops_every_entry_of_theirs() {
         .unwrap();
     let old_list = app.api.read_posts().username("alice").send().await;
     failure(old_list).assert_is(StatusCode::NOT_FOUND, "User not found");
-    let old_post = app
-        .api
-        .read_post()
-        .username("alice")
-        .id(post.id)
-        .send()
-        .await;
+    let old_post = read_post(&app, "alice", post.id).await;
     failure(old_post).assert_is(StatusCode::NOT_FOUND, "User not found");
     assert_eq!(list_titles(&app, "alicia").await, ["Alice's"]);
 
     bob.api.erase_user().username("bob").send().await.unwrap();
     let list = app.api.read_posts().username("bob").send().await;
     failure(list).assert_is(StatusCode::NOT_FOUND, "User not found");
-    let one = app
-        .api
-        .read_post()
-        .username("bob")
-        .id(bob_post.id)
-        .send()
-        .await;
+    let one = read_post(&app, "bob", bob_post.id).await;
     failure(one).assert_is(StatusCode::NOT_FOUND, "User not found");
 
     admin
@@ -197,13 +166,7 @@ async fn renaming_or_deleting_a_user_drops_every_entry_of_theirs() {
         .unwrap();
     let list = app.api.read_posts().username("carol").send().await;
     failure(list).assert_is(StatusCode::NOT_FOUND, "User not found");
-    let one = app
-        .api
-        .read_post()
-        .username("carol")
-        .id(carol_post.id)
-        .send()
-        .await;
+    let one = read_post(&app, "carol", carol_post.id).await;
     failure(one).assert_is(StatusCode::NOT_FOUND, "User not found");
 }
 
@@ -267,26 +230,14 @@ async fn failed_writes_invalidate_nothing_and_errors_are_not_stored() {
     db.execute_unprepared("ALTER TABLE post RENAME TO post_away")
         .await
         .unwrap();
-    let broken = app
-        .api
-        .read_post()
-        .username("alice")
-        .id(post.id)
-        .send()
-        .await;
+    let broken = read_post(&app, "alice", post.id).await;
     assert_eq!(failure(broken).status, StatusCode::INTERNAL_SERVER_ERROR);
     db.execute_unprepared("ALTER TABLE post_away RENAME TO post")
         .await
         .unwrap();
     assert_eq!(post_title(&app, "alice", post.id).await, "Changed behind");
     // Nor is a 404.
-    let missing = app
-        .api
-        .read_post()
-        .username("alice")
-        .id(post.id + 1)
-        .send()
-        .await;
+    let missing = read_post(&app, "alice", post.id + 1).await;
     assert_eq!(failure(missing).status, StatusCode::NOT_FOUND);
 }
 

@@ -2,6 +2,7 @@
 //! soft and hard deletion, and pagination.
 
 use client::types;
+use progenitor_client::{Error as ClientError, ResponseValue};
 use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 use serde_json::{Value, json};
@@ -38,6 +39,15 @@ pub fn title_update(title: &str) -> types::PostUpdate {
         text: None,
         media_url: None,
     }
+}
+
+/// `GET /{username}/post/{id}`, anonymously.
+pub async fn read_post(
+    app: &TestApp,
+    username: &str,
+    id: i32,
+) -> Result<ResponseValue<types::PostRead>, ClientError<types::ErrorBody>> {
+    app.api.read_post().username(username).id(id).send().await
 }
 
 /// The post's row, soft-deleted or not.
@@ -250,30 +260,17 @@ async fn a_post_is_read_only_under_its_author() {
     app.fx_user("bob").await;
     let post = fx_post(&alice, "Hello").await;
 
-    let read = app
-        .api
-        .read_post()
-        .username("alice")
-        .id(post.id)
-        .send()
-        .await
-        .unwrap();
+    let read = read_post(&app, "alice", post.id).await.unwrap();
     let read = read.into_inner();
     assert_eq!(
         (read.id, read.title, read.created_at),
         (post.id, post.title, post.created_at)
     );
-    let under_bob = app.api.read_post().username("bob").id(post.id).send().await;
+    let under_bob = read_post(&app, "bob", post.id).await;
     failure(under_bob).assert_is(StatusCode::NOT_FOUND, "Post not found");
-    let missing = app.api.read_post().username("alice").id(9999).send().await;
+    let missing = read_post(&app, "alice", 9999).await;
     failure(missing).assert_is(StatusCode::NOT_FOUND, "Post not found");
-    let nobody = app
-        .api
-        .read_post()
-        .username("nobody")
-        .id(post.id)
-        .send()
-        .await;
+    let nobody = read_post(&app, "nobody", post.id).await;
     failure(nobody).assert_is(StatusCode::NOT_FOUND, "User not found");
     let (status, _) = raw_json(
         reqwest::get(app.url("/api/v1/alice/post/abc"))
@@ -327,14 +324,7 @@ async fn only_the_author_changes_a_post_whatever_the_path_says() {
         .body(title_update("x y"))
         .send();
     failure(anonymous.await).assert_is(StatusCode::UNAUTHORIZED, "Not authenticated");
-    let unchanged = app
-        .api
-        .read_post()
-        .username("alice")
-        .id(post.id)
-        .send()
-        .await
-        .unwrap();
+    let unchanged = read_post(&app, "alice", post.id).await.unwrap();
     assert_eq!(unchanged.into_inner().title, "Original");
 
     let patched = alice
@@ -396,13 +386,7 @@ async fn soft_delete_hides_a_post_and_a_superuser_purges_it() {
         .await
         .unwrap();
     assert_eq!(deleted.into_inner().message, "Post deleted");
-    let gone = app
-        .api
-        .read_post()
-        .username("alice")
-        .id(post.id)
-        .send()
-        .await;
+    let gone = read_post(&app, "alice", post.id).await;
     failure(gone).assert_is(StatusCode::NOT_FOUND, "Post not found");
     let again = alice
         .api
@@ -474,12 +458,6 @@ async fn posts_of_a_soft_deleted_user_are_never_listed_or_read() {
         .unwrap();
     let list = app.api.read_posts().username("alice").send().await;
     failure(list).assert_is(StatusCode::NOT_FOUND, "User not found");
-    let one = app
-        .api
-        .read_post()
-        .username("alice")
-        .id(post.id)
-        .send()
-        .await;
+    let one = read_post(&app, "alice", post.id).await;
     failure(one).assert_is(StatusCode::NOT_FOUND, "User not found");
 }
