@@ -65,6 +65,9 @@ pub struct RouteParams {
     pub path: Vec<String>,
     /// Declared defaults of query parameters.
     pub query_defaults: Arc<HashMap<String, String>>,
+    /// Parameters the spec types as integers: their values are keyed in canonical form, so
+    /// `/post/07` and `/post/7` share one entry (and one invalidation).
+    pub integers: Arc<HashSet<String>>,
 }
 
 /// Router pattern (`/api/v1/:param0/posts`) → its parameters.
@@ -86,13 +89,17 @@ fn route_params(spec_json: &str) -> HashMap<String, RouteParams> {
             )
             .collect();
         let mut defaults = HashMap::new();
+        let mut integers = HashSet::new();
         for operation in item.as_object().into_iter().flat_map(|o| o.values()) {
             for param in operation["parameters"].as_array().into_iter().flatten() {
+                let Some(name) = param["name"].as_str() else {
+                    continue;
+                };
+                if param["schema"]["type"] == "integer" {
+                    integers.insert(name.to_string());
+                }
                 let default = &param["schema"]["default"];
-                if param["in"] == "query"
-                    && let Some(name) = param["name"].as_str()
-                    && !default.is_null()
-                {
+                if param["in"] == "query" && !default.is_null() {
                     let value = default
                         .as_str()
                         .map_or_else(|| default.to_string(), str::to_string);
@@ -105,6 +112,7 @@ fn route_params(spec_json: &str) -> HashMap<String, RouteParams> {
             RouteParams {
                 path: names,
                 query_defaults: Arc::new(defaults),
+                integers: Arc::new(integers),
             },
         );
     }
@@ -262,7 +270,8 @@ mod tests {
 
     #[test]
     fn route_parameters_are_named_from_the_spec() {
-        let spec = r#"{"paths": {"/api/v1/{username}/post/{id}": {"get": {}},
+        let spec = r#"{"paths": {"/api/v1/{username}/post/{id}": {"get": {"parameters": [
+                {"name": "id", "in": "path", "schema": {"type": "integer"}}]}},
             "/api/v1/{username}/posts": {"get": {"parameters": [
                 {"name": "page", "in": "query", "schema": {"default": 1}},
                 {"name": "sort", "in": "query", "schema": {"default": "id"}},
@@ -270,6 +279,7 @@ mod tests {
         let routes = route_params(spec);
         let post = &routes["/api/v1/:param0/post/:param1"];
         assert_eq!(post.path, ["username", "id"]);
+        assert!(post.integers.contains("id"));
         let list = &routes["/api/v1/:param0/posts"];
         assert_eq!(list.query_defaults["page"], "1");
         assert_eq!(list.query_defaults["sort"], "id");

@@ -383,6 +383,7 @@ pub struct RequestParams {
     path: Vec<(String, String)>,
     query: Vec<(String, String)>,
     defaults: Option<std::sync::Arc<std::collections::HashMap<String, String>>>,
+    integers: Option<std::sync::Arc<std::collections::HashSet<String>>>,
 }
 
 impl RequestParams {
@@ -407,12 +408,22 @@ impl RequestParams {
             path,
             query,
             defaults: names.map(|route| route.query_defaults.clone()),
+            integers: names.map(|route| route.integers.clone()),
         }
     }
 
-    /// A path parameter, else a query parameter given once, else its declared default. A
-    /// repeated query parameter has no value here: the key could disagree with the handler.
+    /// A path parameter, else a query parameter given once, else its declared default;
+    /// integers in canonical form. No value (so no caching) for a repeated query parameter
+    /// or an integer that does not parse: the key could disagree with the handler.
     pub fn get(&self, name: &str) -> Option<String> {
+        let value = self.raw(name)?;
+        if self.integers.as_ref().is_some_and(|i| i.contains(name)) {
+            return value.parse::<i64>().ok().map(|n| n.to_string());
+        }
+        Some(value)
+    }
+
+    fn raw(&self, name: &str) -> Option<String> {
         if let Some((_, value)) = self.path.iter().find(|(n, _)| n == name) {
             return Some(value.clone());
         }

@@ -71,6 +71,28 @@ async fn reads_are_served_from_the_cache_until_a_write_invalidates_them() {
 }
 
 #[tokio::test]
+async fn spellings_of_one_number_share_one_entry() {
+    let app = spawn_app().await;
+    let alice = app.fx_user("alice").await;
+    let post = fx_post(&alice, "Original").await;
+    let read_as = |path: String| {
+        let url = app.url(&path);
+        async move {
+            let body: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+            body
+        }
+    };
+    let padded = format!("/api/v1/alice/post/00{}", post.id);
+    assert_eq!(read_as(padded.clone()).await["title"], "Original");
+    let list = "/api/v1/alice/posts?page=01&items_per_page=%2B10".to_string();
+    assert_eq!(read_as(list.clone()).await["data"][0]["title"], "Original");
+    let patch = alice.api.patch_post().username("alice").id(post.id);
+    patch.body(title_update("Patched")).send().await.unwrap();
+    assert_eq!(read_as(padded).await["title"], "Patched");
+    assert_eq!(read_as(list).await["data"][0]["title"], "Patched");
+}
+
+#[tokio::test]
 async fn create_soft_delete_and_hard_delete_invalidate_the_authors_entries() {
     let app = spawn_app().await;
     let alice = app.fx_user("alice").await;
