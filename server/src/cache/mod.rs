@@ -25,7 +25,10 @@ pub mod store;
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -139,6 +142,8 @@ pub struct ResponseCache {
     store: Arc<dyn CacheStore>,
     routes: Arc<HashMap<String, RouteParams>>,
     outage: Arc<Mutex<Outage>>,
+    /// Mirrors `outage.retry_at.is_some()`, so the healthy path takes no lock.
+    degraded: Arc<AtomicBool>,
     probe: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -148,6 +153,7 @@ impl ResponseCache {
             store,
             routes: Arc::new(route_params(spec_json)),
             outage: Arc::default(),
+            degraded: Arc::default(),
             probe: Arc::default(),
         }
     }
@@ -177,11 +183,15 @@ impl ResponseCache {
                 "response cache unavailable: serving uncached until it answers again");
         }
         outage.retry_at = Some(Instant::now() + RETRY_AFTER_FAILURE);
+        self.degraded.store(true, Ordering::Release);
     }
 
     /// Whether to use the backend now. After an outage, one caller probes it by replaying
     /// the invalidations it missed; the cache is used again only once they are made.
     async fn available(&self) -> bool {
+        if !self.degraded.load(Ordering::Acquire) {
+            return true;
+        }
         let retry_at = self.lock_outage().retry_at;
         let Some(retry_at) = retry_at else {
             return true;
@@ -208,6 +218,7 @@ impl ResponseCache {
         if outage.pending.is_empty() {
             outage.retry_at = None;
             outage.overflowed = false;
+            self.degraded.store(false, Ordering::Release);
             tracing::info!(backend = self.kind(), "response cache available again");
         }
         outage.retry_at.is_none()
