@@ -1,16 +1,14 @@
 //! Administrative commands: `create-superuser` and `create-tier`. Both are idempotent.
 
-use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::ExprTrait,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::ExprTrait};
 
 use crate::{
     auth::password::Passwords,
     config::Settings,
-    entities::{tier, user},
+    entities::user,
+    tiers::{schemas::TierCreate, service as tiers},
     users::{schemas::UserCreate, service},
-    validation::{self, EmailAddress, normalize_email},
+    validation::{EmailAddress, normalize_email},
 };
 use validator::Validate;
 
@@ -52,24 +50,15 @@ pub async fn create_superuser(
 }
 
 pub async fn create_tier(db: &sea_orm::DatabaseConnection, name: &str) -> anyhow::Result<Outcome> {
-    anyhow::ensure!(
-        (1..=50).contains(&name.len()) && validation::TIER_NAME.is_match(name),
-        "TIER_NAME must be 1 to 50 characters of a-z, 0-9, _ and -"
-    );
-    let existing = tier::Entity::find()
-        .filter(tier::Column::Name.eq(name))
-        .one(db)
-        .await?;
-    if existing.is_some() {
+    // The same rules and code as `POST /tier`.
+    let new = TierCreate {
+        name: name.to_string(),
+    };
+    new.validate()
+        .map_err(|err| anyhow::anyhow!("TIER_NAME is not a valid tier name: {err}"))?;
+    if tiers::find_by_name(db, name).await?.is_some() {
         return Ok(Outcome::AlreadyExists);
     }
-    tier::ActiveModel {
-        name: Set(name.to_string()),
-        created_at: Set(Utc::now()),
-        updated_at: Set(None),
-        ..Default::default()
-    }
-    .insert(db)
-    .await?;
+    tiers::create(db, new).await?;
     Ok(Outcome::Created)
 }

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::{
     auth::routes::AuthApi, config::AppInfo, ops::OpsApi, posts::routes::PostApi,
-    users::routes::UserApi,
+    rate_limits::routes::RateLimitApi, tiers::routes::TierApi, users::routes::UserApi,
 };
 
 pub const API_PREFIX: &str = "/api/v1";
@@ -19,15 +19,19 @@ pub enum ApiTags {
     Users,
     /// Users' posts: cached reads, owner-only writes
     Posts,
+    /// Tiers of users (writes: superuser)
+    Tiers,
+    /// Per-tier, per-path rate limits (writes: superuser)
+    RateLimits,
     /// Liveness and readiness
     Operations,
 }
 
-pub type Api = (AuthApi, UserApi, PostApi, OpsApi);
+pub type Api = (AuthApi, UserApi, PostApi, TierApi, RateLimitApi, OpsApi);
 
 pub fn api_service(info: &AppInfo) -> OpenApiService<Api, ()> {
     let mut service = OpenApiService::new(
-        (AuthApi, UserApi, PostApi, OpsApi),
+        (AuthApi, UserApi, PostApi, TierApi, RateLimitApi, OpsApi),
         &info.name,
         &info.version,
     )

@@ -14,9 +14,11 @@ pub mod http;
 pub mod ops;
 pub mod pagination;
 pub mod posts;
+pub mod rate_limits;
 pub mod redis_store;
 pub mod state;
 pub mod telemetry;
+pub mod tiers;
 pub mod users;
 pub mod validation;
 

@@ -18,9 +18,11 @@ use crate::{
         responses::{Created, Message},
     },
     pagination::{self, PageRequest, Paginated},
+    rate_limits::{schemas::RateLimitRead, service as rate_limits},
     state::AppState,
+    tiers::service as tiers,
     users::{
-        schemas::{UserCreate, UserRead, UserUpdate},
+        schemas::{UserCreate, UserRateLimits, UserRead, UserTierUpdate, UserUpdate},
         service,
     },
 };
@@ -156,5 +158,47 @@ impl UserApi {
             .ok_or(AppError::not_found(service::USER_NOT_FOUND))?;
         service::hard_delete(&state.db, user.id).await?;
         Ok(Message::json("User deleted from the database"))
+    }
+
+    /// A user with their tier's rate limits (superuser)
+    #[oai(
+        path = "/user/:username/rate_limits",
+        method = "get",
+        operation_id = "read_user_rate_limits"
+    )]
+    async fn read_user_rate_limits(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        username: Path<String>,
+    ) -> Result<Json<UserRateLimits>, Errors<401, 403, 404>> {
+        auth.0.require_superuser()?;
+        let user = service::get_active_by_username(&state.db, &username).await?;
+        let rules = match user.tier_id {
+            Some(tier_id) => rate_limits::for_tier(&state.db, tier_id).await?,
+            None => Vec::new(),
+        };
+        let rules = rules.into_iter().map(RateLimitRead::from).collect();
+        Ok(Json(UserRateLimits::new(user, rules)))
+    }
+
+    /// Move a user to a tier (superuser)
+    #[oai(
+        path = "/user/:username/tier",
+        method = "patch",
+        operation_id = "patch_user_tier"
+    )]
+    async fn patch_user_tier(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        username: Path<String>,
+        body: JsonBody<UserTierUpdate>,
+    ) -> Result<Json<Message>, Errors<401, 403, 404, 422>> {
+        auth.0.require_superuser()?;
+        let user = service::get_active_by_username(&state.db, &username).await?;
+        let tier = tiers::get_by_id(&state.db, body.0.tier_id).await?;
+        let user = service::set_tier(&state.db, user, tier.id).await?;
+        Ok(Message::json(format!("User {} Tier updated", user.name)))
     }
 }

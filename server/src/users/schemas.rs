@@ -6,6 +6,7 @@ use validator::Validate;
 
 use crate::{
     entities::user,
+    rate_limits::schemas::RateLimitRead,
     validation::{self, EmailAddress},
 };
 
@@ -76,4 +77,38 @@ pub struct UserUpdate {
     #[serde(default, deserialize_with = "crate::http::body::non_null")]
     #[validate(regex(path = *validation::URL, message = "must be an http(s) or ftp URL"))]
     pub profile_image_url: Option<String>,
+}
+
+/// A user with the rate limits of their tier (none without a tier).
+#[derive(Debug, Clone, Object)]
+pub struct UserRateLimits {
+    pub id: i32,
+    #[oai(nullable)]
+    pub tier_id: Option<i32>,
+    pub name: String,
+    pub username: String,
+    pub email: String,
+    pub profile_image_url: String,
+    pub tier_rate_limits: Vec<RateLimitRead>,
+}
+
+impl UserRateLimits {
+    pub fn new(user: user::Model, tier_rate_limits: Vec<RateLimitRead>) -> Self {
+        let user = UserRead::from(user);
+        Self {
+            id: user.id,
+            tier_id: user.tier_id,
+            name: user.name,
+            username: user.username,
+            email: user.email,
+            profile_image_url: user.profile_image_url,
+            tier_rate_limits,
+        }
+    }
+}
+
+#[derive(Debug, Object, Deserialize, Validate)]
+pub struct UserTierUpdate {
+    /// The id of an existing tier.
+    pub tier_id: i32,
 }

@@ -219,3 +219,14 @@ where
     User::delete_by_id(user_id).exec(&txn).await?;
     txn.commit().await
 }
+
+pub async fn set_tier(
+    db: &impl ConnectionTrait,
+    user: user::Model,
+    tier_id: i32,
+) -> Result<user::Model, DbErr> {
+    let mut row: user::ActiveModel = user.into();
+    row.tier_id = Set(Some(tier_id));
+    row.updated_at = Set(Some(Utc::now()));
+    row.update(db).await
+}

@@ -266,6 +266,31 @@ pub fn failure<T: std::fmt::Debug>(
     }
 }
 
+/// Runs the futures as concurrent tasks; their outputs in the same order.
+pub async fn run_concurrently<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.expect("task"));
+    }
+    out
+}
+
+/// The status of a client call's answer, success or error; panics if there was none.
+pub fn status_of<T>(
+    result: &Result<ResponseValue<T>, ClientError<types::ErrorBody>>,
+) -> StatusCode {
+    match result {
+        Ok(ok) => ok.status(),
+        Err(ClientError::ErrorResponse(response)) => response.status(),
+        Err(other) => panic!("no answer: {other:?}"),
+    }
+}
+
 /// Raw JSON answer, for what the typed client cannot send.
 pub async fn raw_json(response: reqwest::Response) -> (StatusCode, serde_json::Value) {
     let status = response.status();

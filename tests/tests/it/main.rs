@@ -12,4 +12,5 @@ mod ops;
 mod posts;
 mod schema;
 mod spec;
+mod tiers;
 mod users;

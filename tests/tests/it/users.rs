@@ -6,7 +6,9 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 use serde_json::{Value, json};
 use server::entities::{post, user};
 
-use crate::helpers::{PASSWORD, TestApp, failure, raw_json, signup_body, spawn_app};
+use crate::helpers::{
+    PASSWORD, TestApp, failure, raw_json, run_concurrently, signup_body, spawn_app,
+};
 
 async fn post_json(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
     let response = reqwest::Client::new()
@@ -145,19 +147,6 @@ async fn concurrent_duplicate_signups_never_500() {
         }
     }
     assert_eq!(created, 1);
-}
-
-async fn run_concurrently<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for handle in handles {
-        out.push(handle.await.expect("task"));
-    }
-    out
 }
 
 #[tokio::test]

@@ -1,0 +1,110 @@
+//! The tiers endpoints: writes for superusers, reads for anyone.
+
+use poem::web::Data;
+use poem_openapi::{
+    OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+
+use crate::{
+    api::ApiTags,
+    auth::BearerAuth,
+    error::Errors,
+    http::{
+        body::JsonBody,
+        responses::{Created, Message},
+    },
+    pagination::{self, PageRequest, Paginated},
+    state::AppState,
+    tiers::{
+        schemas::{TierCreate, TierCreated, TierRead, TierUpdate},
+        service,
+    },
+};
+
+pub struct TierApi;
+
+#[OpenApi(tag = "ApiTags::Tiers")]
+impl TierApi {
+    /// Create a tier (superuser)
+    #[oai(path = "/tier", method = "post", operation_id = "create_tier")]
+    async fn create_tier(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: JsonBody<TierCreate>,
+    ) -> Result<Created<TierCreated>, Errors<400, 401, 403, 422>> {
+        auth.0.require_superuser()?;
+        let tier = service::create(&state.db, body.0).await?;
+        Ok(Created(tier.into()))
+    }
+
+    /// List tiers, by id
+    #[oai(path = "/tiers", method = "get", operation_id = "read_tiers")]
+    async fn read_tiers(
+        &self,
+        state: Data<&AppState>,
+        /// Page number, from 1
+        #[oai(
+            default = "pagination::default_page",
+            validator(minimum(value = "1"), maximum(value = "2147483647"))
+        )]
+        page: Query<u64>,
+        /// Page size, 1 to 100
+        #[oai(
+            default = "pagination::default_items_per_page",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        items_per_page: Query<u64>,
+    ) -> Result<Json<Paginated<TierRead>>, Errors<422>> {
+        let request = PageRequest {
+            page: page.0,
+            items_per_page: items_per_page.0,
+        };
+        let (rows, total) = service::list(&state.db, request).await?;
+        let data = rows.into_iter().map(TierRead::from).collect();
+        Ok(Json(Paginated::new(data, total, request)))
+    }
+
+    /// A tier by name
+    #[oai(path = "/tier/:name", method = "get", operation_id = "read_tier")]
+    async fn read_tier(
+        &self,
+        state: Data<&AppState>,
+        name: Path<String>,
+    ) -> Result<Json<TierRead>, Errors<404>> {
+        Ok(Json(service::get_by_name(&state.db, &name).await?.into()))
+    }
+
+    /// Rename a tier (superuser)
+    #[oai(path = "/tier/:name", method = "patch", operation_id = "patch_tier")]
+    async fn patch_tier(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        name: Path<String>,
+        body: JsonBody<TierUpdate>,
+    ) -> Result<Json<Message>, Errors<400, 401, 403, 404, 422>> {
+        auth.0.require_superuser()?;
+        let tier = service::get_by_name(&state.db, &name).await?;
+        service::update(&state.db, tier, body.0).await?;
+        Ok(Message::json("Tier updated"))
+    }
+
+    /// Delete a tier and its rate limits (superuser)
+    ///
+    /// Refused (400) while users are on the tier.
+    #[oai(path = "/tier/:name", method = "delete", operation_id = "erase_tier")]
+    async fn erase_tier(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        name: Path<String>,
+    ) -> Result<Json<Message>, Errors<400, 401, 403, 404>> {
+        auth.0.require_superuser()?;
+        let tier = service::get_by_name(&state.db, &name).await?;
+        service::delete(&state.db, tier).await?;
+        Ok(Message::json("Tier deleted"))
+    }
+}
