@@ -59,6 +59,43 @@ pub fn spec_json() -> String {
     finish_spec(&api_service(&AppInfo::default()).spec())
 }
 
+/// Operations that can answer 429 are rate limited: every one of their responses carries the
+/// limiter's headers.
+fn document_rate_limit_headers(doc: &mut Value) {
+    let operations = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .flat_map(|item| {
+            item.as_object_mut()
+                .into_iter()
+                .flat_map(|ops| ops.values_mut())
+        });
+    for operation in operations {
+        let Some(responses) = operation["responses"].as_object_mut() else {
+            continue;
+        };
+        if !responses.contains_key("429") {
+            continue;
+        }
+        for response in responses.values_mut() {
+            let Some(response) = response.as_object_mut() else {
+                continue;
+            };
+            let headers = response
+                .entry("headers")
+                .or_insert_with(|| Value::Object(Default::default()));
+            for (name, description) in crate::rate_limit::HEADERS {
+                headers[name] = serde_json::json!({
+                    "description": description,
+                    "required": true,
+                    "schema": {"type": "integer", "format": "int64", "minimum": 0},
+                });
+            }
+        }
+    }
+}
+
 /// What poem-openapi cannot express: JSON request bodies refuse undeclared properties (the
 /// `JsonBody` extractor checks them against this same schema), so their schemas get
 /// `additionalProperties: false`.
@@ -90,5 +127,6 @@ pub fn finish_spec(spec: &str) -> String {
             schema.insert("additionalProperties".into(), Value::Bool(false));
         }
     }
+    document_rate_limit_headers(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_string())
 }

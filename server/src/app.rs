@@ -21,7 +21,11 @@ use crate::{
     config::Settings,
     db,
     error::AppError,
-    http::middleware::{RequestPolicy, around_request},
+    http::{
+        middleware::{RequestPolicy, around_request},
+        routes::RouteTable,
+    },
+    rate_limit::RateLimiter,
     redis_store::RedisStore,
     state::AppState,
 };
@@ -52,8 +56,19 @@ impl Application {
             ),
             None => None,
         };
-        let cache = response_cache(&settings, redis.as_ref())?;
+        let routes = Arc::new(RouteTable::from_spec(&crate::api::spec_json()));
+        let cache = response_cache(&settings, redis.as_ref(), routes.clone())?;
         let tokens = TokenService::new(&settings).context("SECRET_KEY is not usable")?;
+        let limiter_redis = match &settings.redis_rate_limit_url {
+            Some(url) if Some(url) == settings.redis_url.as_ref() => redis.clone(),
+            Some(url) => Some(
+                RedisStore::open(url, &settings.redis_key_prefix)
+                    .context("invalid REDIS_RATE_LIMIT_URL")?,
+            ),
+            None => None,
+        };
+        let limiter =
+            RateLimiter::new(&settings, db.clone(), limiter_redis, tokens.clone(), routes);
         tokio::task::spawn_blocking(password::warm_up).await?;
 
         let acceptor = TcpListener::bind(settings.bind_address())
@@ -67,6 +82,7 @@ impl Application {
             .context("the listener has no socket address")?;
         let state = AppState {
             cache,
+            limiter,
             passwords: Passwords::from_settings(&settings),
             settings: Arc::new(settings),
             db,
@@ -105,6 +121,7 @@ impl Application {
 fn response_cache(
     settings: &Settings,
     redis: Option<&RedisStore>,
+    routes: Arc<RouteTable>,
 ) -> anyhow::Result<ResponseCache> {
     let store: Arc<dyn CacheStore> = match &settings.redis_cache_url {
         Some(url) if Some(url) == settings.redis_url.as_ref() && redis.is_some() => {
@@ -115,7 +132,7 @@ fn response_cache(
         )),
         None => Arc::new(MemoryStore::new(settings.cache_max_memory_bytes)),
     };
-    Ok(ResponseCache::new(store, &crate::api::spec_json()))
+    Ok(ResponseCache::new(store, routes))
 }
 
 /// Start-up does not wait for Redis (every use of it has a fallback); an unreachable server is

@@ -3,6 +3,8 @@
 
 use std::{net::IpAddr, str::FromStr, time::Duration};
 
+use ipnet::IpNet;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid value for {name}: {reason}")]
@@ -39,6 +41,29 @@ impl FromStr for Environment {
             "staging" => Ok(Self::Staging),
             "production" => Ok(Self::Production),
             _ => Err("expected one of local, staging, production".into()),
+        }
+    }
+}
+
+/// A network in CIDR notation; a bare address is the network of that one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr(pub IpNet);
+
+impl Cidr {
+    pub fn contains(&self, addr: &IpAddr) -> bool {
+        self.0.contains(addr)
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.contains('/') {
+            s.parse::<IpNet>().map(Self).map_err(|e| e.to_string())
+        } else {
+            s.parse::<IpAddr>()
+                .map(|addr| Self(IpNet::from(addr)))
+                .map_err(|e| e.to_string())
         }
     }
 }
@@ -136,7 +161,8 @@ pub struct Settings {
     pub default_rate_limit_limit: u32,
     pub default_rate_limit_period: u32,
     pub client_cache_max_age: u32,
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Peers whose `X-Forwarded-For` is believed: CIDRs, or single addresses.
+    pub trusted_proxies: Vec<Cidr>,
     pub app: AppInfo,
     pub log_format: LogFormat,
     pub sample_task_delay: Duration,
@@ -365,6 +391,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("TRUSTED_PROXIES"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_or_addresses() {
+        let s = settings(&[("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7,::1")]).unwrap();
+        let inside = |ip: &str| {
+            s.trusted_proxies
+                .iter()
+                .any(|c| c.contains(&ip.parse().unwrap()))
+        };
+        assert!(inside("10.20.30.40"));
+        assert!(inside("192.168.1.7"));
+        assert!(!inside("192.168.1.8"));
+        assert!(inside("::1"));
+        assert!(settings(&[("TRUSTED_PROXIES", "10.0.0.0/33")]).is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod http;
 pub mod ops;
 pub mod pagination;
 pub mod posts;
+pub mod rate_limit;
 pub mod rate_limits;
 pub mod redis_store;
 pub mod state;

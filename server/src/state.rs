@@ -8,6 +8,7 @@ use crate::{
     auth::{jwt::TokenService, password::Passwords},
     cache::ResponseCache,
     config::Settings,
+    rate_limit::RateLimiter,
     redis_store::RedisStore,
 };
 
@@ -20,4 +21,5 @@ pub struct AppState {
     /// `None` when no `REDIS_URL` is configured: the in-process backends are used instead.
     pub redis: Option<RedisStore>,
     pub cache: ResponseCache,
+    pub limiter: RateLimiter,
 }

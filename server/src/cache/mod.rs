@@ -24,7 +24,7 @@ pub mod redis;
 pub mod store;
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -36,6 +36,8 @@ use bytes::Bytes;
 use poem::Request;
 
 pub use policy::{Cached, PolicySpec};
+
+use crate::http::routes::RouteTable;
 pub use store::{CacheKey, CacheStore, Generation, Invalidation, Lookup};
 
 /// Declares a cache policy as a function for an operation's `transform`.
@@ -61,67 +63,6 @@ macro_rules! __cache_policy_value {
     ($value:expr) => { $value };
 }
 
-/// Parameter names of one route, from the spec: the router only knows `param0`, `param1`...
-#[derive(Debug, Default)]
-pub struct RouteParams {
-    /// Path parameter names, in path order.
-    pub path: Vec<String>,
-    /// Declared defaults of query parameters.
-    pub query_defaults: Arc<HashMap<String, String>>,
-    /// Parameters the spec types as integers: their values are keyed in canonical form, so
-    /// `/post/07` and `/post/7` share one entry (and one invalidation).
-    pub integers: Arc<HashSet<String>>,
-}
-
-/// Router pattern (`/api/v1/:param0/posts`) → its parameters.
-fn route_params(spec_json: &str) -> HashMap<String, RouteParams> {
-    let spec: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
-    let mut routes = HashMap::new();
-    for (path, item) in spec["paths"].as_object().into_iter().flatten() {
-        let mut names = Vec::new();
-        let pattern: Vec<String> = path
-            .split('/')
-            .map(
-                |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    Some(name) => {
-                        names.push(name.to_string());
-                        format!(":param{}", names.len() - 1)
-                    }
-                    None => segment.to_string(),
-                },
-            )
-            .collect();
-        let mut defaults = HashMap::new();
-        let mut integers = HashSet::new();
-        for operation in item.as_object().into_iter().flat_map(|o| o.values()) {
-            for param in operation["parameters"].as_array().into_iter().flatten() {
-                let Some(name) = param["name"].as_str() else {
-                    continue;
-                };
-                if param["schema"]["type"] == "integer" {
-                    integers.insert(name.to_string());
-                }
-                let default = &param["schema"]["default"];
-                if param["in"] == "query" && !default.is_null() {
-                    let value = default
-                        .as_str()
-                        .map_or_else(|| default.to_string(), str::to_string);
-                    defaults.insert(name.to_string(), value);
-                }
-            }
-        }
-        routes.insert(
-            pattern.join("/"),
-            RouteParams {
-                path: names,
-                query_defaults: Arc::new(defaults),
-                integers: Arc::new(integers),
-            },
-        );
-    }
-    routes
-}
-
 /// How long calls skip a failing backend before probing it again.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 /// Invalidations kept for replay during an outage; beyond this, entries may stay stale until
@@ -140,7 +81,7 @@ struct Outage {
 #[derive(Clone)]
 pub struct ResponseCache {
     store: Arc<dyn CacheStore>,
-    routes: Arc<HashMap<String, RouteParams>>,
+    routes: Arc<RouteTable>,
     outage: Arc<Mutex<Outage>>,
     /// Mirrors `outage.retry_at.is_some()`, so the healthy path takes no lock.
     degraded: Arc<AtomicBool>,
@@ -148,10 +89,10 @@ pub struct ResponseCache {
 }
 
 impl ResponseCache {
-    pub fn new(store: Arc<dyn CacheStore>, spec_json: &str) -> Self {
+    pub fn new(store: Arc<dyn CacheStore>, routes: Arc<RouteTable>) -> Self {
         Self {
             store,
-            routes: Arc::new(route_params(spec_json)),
+            routes,
             outage: Arc::default(),
             degraded: Arc::default(),
             probe: Arc::default(),
@@ -167,8 +108,7 @@ impl ResponseCache {
     }
 
     pub fn request_params(&self, req: &Request) -> policy::RequestParams {
-        let route = policy::path_pattern(req).and_then(|p| self.routes.get(p));
-        policy::RequestParams::new(req, route)
+        policy::RequestParams::new(req, self.routes.for_request(req))
     }
 
     fn lock_outage(&self) -> std::sync::MutexGuard<'_, Outage> {
@@ -272,28 +212,5 @@ impl ResponseCache {
                 );
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn route_parameters_are_named_from_the_spec() {
-        let spec = r#"{"paths": {"/api/v1/{username}/post/{id}": {"get": {"parameters": [
-                {"name": "id", "in": "path", "schema": {"type": "integer"}}]}},
-            "/api/v1/{username}/posts": {"get": {"parameters": [
-                {"name": "page", "in": "query", "schema": {"default": 1}},
-                {"name": "sort", "in": "query", "schema": {"default": "id"}},
-                {"name": "username", "in": "path", "schema": {}}]}}}}"#;
-        let routes = route_params(spec);
-        let post = &routes["/api/v1/:param0/post/:param1"];
-        assert_eq!(post.path, ["username", "id"]);
-        assert!(post.integers.contains("id"));
-        let list = &routes["/api/v1/:param0/posts"];
-        assert_eq!(list.query_defaults["page"], "1");
-        assert_eq!(list.query_defaults["sort"], "id");
-        assert!(!list.query_defaults.contains_key("username"));
     }
 }

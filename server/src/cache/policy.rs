@@ -13,12 +13,13 @@
 use std::time::Duration;
 
 use poem::{
-    Endpoint, IntoResponse, PathPattern, Request, Response, Result,
+    Endpoint, IntoResponse, Request, Response, Result,
     http::{Method, StatusCode, header},
 };
 
 use crate::{
     cache::store::{CacheKey, Invalidation, Lookup},
+    http::routes::RouteParams,
     state::AppState,
 };
 
@@ -387,7 +388,7 @@ pub struct RequestParams {
 }
 
 impl RequestParams {
-    pub fn new(req: &Request, names: Option<&super::RouteParams>) -> Self {
+    pub fn new(req: &Request, names: Option<&RouteParams>) -> Self {
         let path = names
             .map(|route| {
                 route
@@ -434,10 +435,6 @@ impl RequestParams {
             (None, _) => self.defaults.as_ref()?.get(name).cloned(),
         }
     }
-}
-
-pub fn path_pattern(req: &Request) -> Option<&str> {
-    req.data::<PathPattern>().map(|p| p.0.as_ref())
 }
 
 #[cfg(test)]

@@ -3,3 +3,4 @@
 pub mod body;
 pub mod middleware;
 pub mod responses;
+pub mod routes;

@@ -16,6 +16,7 @@ use crate::{
         responses::{Created, Message},
     },
     pagination::{self, PageRequest, Paginated},
+    rate_limit::rules_changed,
     rate_limits::{
         schemas::{RateLimitCreate, RateLimitCreated, RateLimitRead, RateLimitUpdate},
         service,
@@ -34,7 +35,8 @@ impl RateLimitApi {
     #[oai(
         path = "/tier/:tier_name/rate_limit",
         method = "post",
-        operation_id = "create_rate_limit"
+        operation_id = "create_rate_limit",
+        transform = "rules_changed"
     )]
     async fn create_rate_limit(
         &self,
@@ -102,7 +104,8 @@ impl RateLimitApi {
     #[oai(
         path = "/tier/:tier_name/rate_limit/:id",
         method = "patch",
-        operation_id = "patch_rate_limit"
+        operation_id = "patch_rate_limit",
+        transform = "rules_changed"
     )]
     async fn patch_rate_limit(
         &self,
@@ -123,7 +126,8 @@ impl RateLimitApi {
     #[oai(
         path = "/tier/:tier_name/rate_limit/:id",
         method = "delete",
-        operation_id = "erase_rate_limit"
+        operation_id = "erase_rate_limit",
+        transform = "rules_changed"
     )]
     async fn erase_rate_limit(
         &self,

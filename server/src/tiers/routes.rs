@@ -16,6 +16,7 @@ use crate::{
         responses::{Created, Message},
     },
     pagination::{self, PageRequest, Paginated},
+    rate_limit::rules_changed,
     state::AppState,
     tiers::{
         schemas::{TierCreate, TierCreated, TierRead, TierUpdate},
@@ -95,7 +96,12 @@ impl TierApi {
     /// Delete a tier and its rate limits (superuser)
     ///
     /// Refused (400) while users are on the tier.
-    #[oai(path = "/tier/:name", method = "delete", operation_id = "erase_tier")]
+    #[oai(
+        path = "/tier/:name",
+        method = "delete",
+        operation_id = "erase_tier",
+        transform = "rules_changed"
+    )]
     async fn erase_tier(
         &self,
         state: Data<&AppState>,

@@ -18,6 +18,7 @@ use crate::{
         responses::{Created, Message},
     },
     pagination::{self, PageRequest, Paginated},
+    rate_limit::rules_changed,
     rate_limits::{schemas::RateLimitRead, service as rate_limits},
     state::AppState,
     tiers::service as tiers,
@@ -186,7 +187,8 @@ impl UserApi {
     #[oai(
         path = "/user/:username/tier",
         method = "patch",
-        operation_id = "patch_user_tier"
+        operation_id = "patch_user_tier",
+        transform = "rules_changed"
     )]
     async fn patch_user_tier(
         &self,

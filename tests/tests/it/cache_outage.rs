@@ -1,92 +1,14 @@
 //! A cache outage degrades, never fails. Each test runs a `redis-server` of its own on a free
 //! port, and stops, pauses or starts it mid-test.
 
-use std::{
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{
-    helpers::{TestApp, spawn_app_with},
+    helpers::{TestApp, TestRedis, spawn_app_with},
     posts::{fx_post, retitle_in_database, title_update},
 };
-
-struct TestRedis {
-    port: u16,
-    process: Option<Child>,
-}
-
-impl TestRedis {
-    fn free_port() -> u16 {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        listener.local_addr().expect("an address").port()
-    }
-
-    /// A port on which no Redis runs yet.
-    fn stopped() -> Self {
-        Self {
-            port: Self::free_port(),
-            process: None,
-        }
-    }
-
-    async fn start(&mut self) {
-        let process = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (it runs the tests' own Redis)");
-        self.process = Some(process);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.answers().await {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn answers(&self) -> bool {
-        let Ok(mut conn) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await else {
-            return false;
-        };
-        let mut reply = [0u8; 7];
-        conn.write_all(b"PING\r\n").await.is_ok()
-            && conn.read_exact(&mut reply).await.is_ok()
-            && &reply == b"+PONG\r\n"
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.process.as_ref().expect("running").id().to_string();
-        let status = Command::new("kill")
-            .args([signal, &pid])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.kill().ok();
-            process.wait().ok();
-        }
-    }
-}
-
-impl Drop for TestRedis {
-    fn drop(&mut self) {
-        if self.process.is_some() {
-            self.signal("-CONT");
-        }
-        self.stop();
-    }
-}
 
 async fn list_titles(app: &TestApp) -> Vec<String> {
     let page = app.api.read_posts().username("alice").send().await;

@@ -7,13 +7,18 @@
 //!
 //! A configured server that cannot be reached fails the test; nothing is skipped.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
 
 use client::{Client, types};
 use progenitor_client::{Error as ClientError, ResponseValue};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Database};
 use server::{Application, Settings, state::AppState};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const PASSWORD: &str = "s3cure-passw0rd";
 
@@ -306,6 +311,81 @@ pub async fn raw_json(response: reqwest::Response) -> (StatusCode, serde_json::V
     );
     let body = response.json().await.expect("a JSON body");
     (status, body)
+}
+
+/// A `redis-server` of the test's own, on a free port, to stop, pause or restart.
+pub struct TestRedis {
+    port: u16,
+    process: Option<Child>,
+}
+
+impl TestRedis {
+    fn free_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        listener.local_addr().expect("an address").port()
+    }
+
+    /// A port on which no Redis runs yet.
+    pub fn stopped() -> Self {
+        Self {
+            port: Self::free_port(),
+            process: None,
+        }
+    }
+
+    pub async fn start(&mut self) {
+        let process = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (it runs the tests' own Redis)");
+        self.process = Some(process);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.answers().await {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn answers(&self) -> bool {
+        let Ok(mut conn) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await else {
+            return false;
+        };
+        let mut reply = [0u8; 7];
+        conn.write_all(b"PING\r\n").await.is_ok()
+            && conn.read_exact(&mut reply).await.is_ok()
+            && &reply == b"+PONG\r\n"
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let pid = self.process.as_ref().expect("running").id().to_string();
+        let status = Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill().ok();
+            process.wait().ok();
+        }
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        if self.process.is_some() {
+            self.signal("-CONT");
+        }
+        self.stop();
+    }
 }
 
 #[test]

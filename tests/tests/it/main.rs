@@ -10,6 +10,7 @@ mod cache_store;
 mod hardening;
 mod ops;
 mod posts;
+mod rate_limit;
 mod schema;
 mod spec;
 mod tiers;
