@@ -149,6 +149,21 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     }
 }
 
+impl TestApp {
+    /// A second instance on the same database and Redis, with the same settings: what a load
+    /// balancer would have in front of it. Its state, and its base URL.
+    pub async fn second_instance(&self) -> (AppState, String) {
+        let settings = (*self.state.settings).clone();
+        let app = Application::build(settings)
+            .await
+            .unwrap_or_else(|err| panic!("the second instance did not start: {err:#}"));
+        let base_url = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state().clone();
+        tokio::spawn(app.run_until_stopped());
+        (state, base_url)
+    }
+}
+
 /// A signed-up, logged-in user.
 pub struct TestUser {
     pub user: types::UserRead,

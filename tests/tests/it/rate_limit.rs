@@ -22,11 +22,15 @@ const TASK_PATH: &str = "/api/v1/tasks/task";
 /// Serves limited routes with the app's state: `POST /api/v1/tasks/task` and
 /// `GET /api/v1/{username}/posts` (a route template of the API).
 async fn serve_limited(app: &TestApp) -> String {
+    serve_limited_with(app.state.clone()).await
+}
+
+async fn serve_limited_with(state: server::state::AppState) -> String {
     let limited = || server::rate_limit::rate_limited(make_sync(|_| StatusCode::CREATED));
     let routes = Route::new()
         .at(TASK_PATH, poem::post(limited()))
         .at("/api/v1/:param0/posts", poem::get(limited()))
-        .data(app.state.clone());
+        .data(state);
     let acceptor = TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
         .await
@@ -348,6 +352,80 @@ async fn with_redis_down_limits_hold_in_process_and_nothing_fails() {
     assert_eq!(
         statuses.iter().filter(|s| **s == 201).count(),
         3,
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_sharing_redis_share_counts_and_see_each_others_rule_changes() {
+    let mut redis = TestRedis::stopped();
+    redis.start().await;
+    let url = redis.url();
+    let app = spawn_with_defaults("100", &[("REDIS_URL", &url), ("REDIS_KEY_PREFIX", "")]).await;
+    let (second, _) = app.second_instance().await;
+    let first_base = serve_limited(&app).await;
+    let second_base = serve_limited_with(second).await;
+    let admin = app.fx_superuser().await;
+    let free = fx_tier(&admin, "free").await;
+    let rule = fx_rule(&admin, "free", "api/v1/tasks/task", 1, 31_536_000).await;
+    let alice = app.fx_user("alice").await;
+    let body = client::types::UserTierUpdate { tier_id: free.id };
+    admin
+        .api
+        .patch_user_tier()
+        .username("alice")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+
+    let http = Client::new();
+    let post = |base: &str| {
+        let request = http
+            .post(format!("{base}{TASK_PATH}"))
+            .bearer_auth(&alice.token.access_token);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(
+        [post(&first_base).await, post(&second_base).await],
+        [201, 429],
+        "one count"
+    );
+
+    // Raised through the first instance: the second applies it on its next request.
+    let raise = client::types::RateLimitUpdate {
+        limit: std::num::NonZeroU32::new(4),
+        name: None,
+        path: None,
+        period: None,
+    };
+    admin
+        .api
+        .patch_rate_limit()
+        .tier_name("free")
+        .id(rule.id)
+        .body(raise)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post(&second_base).await, 201);
+
+    // Across both instances at once, exactly the limit passes (4 in all, 3 counted so far).
+    let requests = (0..6).map(|n| {
+        let base = if n % 2 == 0 {
+            first_base.clone()
+        } else {
+            second_base.clone()
+        };
+        let request = http
+            .post(format!("{base}{TASK_PATH}"))
+            .bearer_auth(&alice.token.access_token);
+        async move { request.send().await.unwrap().status().as_u16() }
+    });
+    let statuses = run_concurrently(requests).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
         "{statuses:?}"
     );
 }
