@@ -72,10 +72,13 @@ fn document_rate_limit_headers(doc: &mut Value) {
                 .flat_map(|ops| ops.values_mut())
         });
     for operation in operations {
+        let unmetered = operation["operationId"]
+            .as_str()
+            .is_some_and(|id| crate::rate_limit::UNMETERED_429.contains(&id));
         let Some(responses) = operation["responses"].as_object_mut() else {
             continue;
         };
-        if !responses.contains_key("429") {
+        if unmetered || !responses.contains_key("429") {
             continue;
         }
         for response in responses.values_mut() {

@@ -174,6 +174,10 @@ pub struct Settings {
     pub password_hash_max_wait: Duration,
     /// The in-process response cache's bound, in bytes of keys and values.
     pub cache_max_memory_bytes: u64,
+    /// Failed logins allowed per client address, and per username, in one window (seconds).
+    pub login_failures_per_ip: u32,
+    pub login_failures_per_username: u32,
+    pub login_failure_window: u32,
 }
 
 /// The key used when none is configured; only ever accepted with `ENVIRONMENT=local`.
@@ -270,6 +274,9 @@ impl Settings {
                 env.positive("PASSWORD_HASH_MAX_WAIT_MS", 1000)?,
             ),
             cache_max_memory_bytes: env.positive("CACHE_MAX_MEMORY_BYTES", 64 * 1024 * 1024)?,
+            login_failures_per_ip: env.positive("LOGIN_FAILURES_PER_IP", 50)?,
+            login_failures_per_username: env.positive("LOGIN_FAILURES_PER_USERNAME", 10)?,
+            login_failure_window: env.positive("LOGIN_FAILURE_WINDOW", 900)?,
         })
     }
 

@@ -1,6 +1,6 @@
 //! `POST /login`, `POST /logout`, `POST /refresh`.
 
-use poem::web::Data;
+use poem::{Request, web::Data};
 use poem_openapi::{Object, OpenApi, payload::Json};
 use sea_orm::TransactionTrait;
 use serde::Deserialize;
@@ -75,20 +75,24 @@ impl AuthApi {
     /// Log in with a username (or email) and password
     ///
     /// Returns an access token for the `Authorization: Bearer` header and a refresh token for
-    /// `POST /refresh`.
+    /// `POST /refresh`. Failed attempts are limited per client address and per username
+    /// (429 with `Retry-After`).
     #[oai(path = "/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         form: FormBody<LoginForm>,
-    ) -> Result<Json<Token>, Errors<401, 422, 503>> {
+    ) -> Result<Json<Token>, Errors<401, 422, 429, 503>> {
         let form = form.0;
+        let attempt = state.limiter.login_attempt(req, &form.username).await?;
         let user = users::find_active_by_login(&state.db, &form.username).await?;
         let stored_hash = user.as_ref().map(|u| u.hashed_password.clone());
         if !state.passwords.verify(form.password, stored_hash).await? {
             return Err(AppError::InvalidCredentials.into());
         }
         let user = user.ok_or(AppError::InvalidCredentials)?;
+        state.limiter.login_succeeded(attempt).await;
         let issue = |kind| {
             state
                 .tokens

@@ -7,8 +7,8 @@
 //!   no rule: the defaults. Anonymous clients by IP, with the defaults.
 //! - How: a fixed window, `ratelimit:{user_id|ip}:{path}:{window_start}`, counted and expired
 //!   in one atomic step, on Redis or in process.
-//! - An exhausted key is remembered locally until its window ends: a client hammering past its
-//!   limit costs no Redis round trip.
+//! - An exhausted key is remembered locally (for a second at most, and never past its window):
+//!   a client hammering past its limit costs one Redis round trip a second, not one a request.
 //! - Redis failing: counting falls back to the in-process counters (limits then hold per
 //!   instance), with one error logged per outage; Redis is retried a second later.
 //! - Rules live in memory ([`rules::RuleBook`]); admin writes declare `transform =
@@ -64,6 +64,10 @@ pub const HEADERS: [(&str, &str); 3] = [
     ),
 ];
 
+/// Operations whose 429 is not the metering of every call (login's counts failures only):
+/// their responses carry no `X-RateLimit-*` headers.
+pub const UNMETERED_429: [&str; 1] = ["login"];
+
 /// The outcome for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
@@ -95,14 +99,18 @@ fn epoch_seconds() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Entries that expire at the epoch second they hold.
-struct UntilEpoch;
+/// How long an exhausted key is answered locally at most. Within this, a client over its limit
+/// costs no Redis round trip; after it, one round trip tells whether the window or the rules
+/// (another instance's change) moved on.
+const NEAR_CACHE_TTL: Duration = Duration::from_secs(1);
 
-impl Expiry<String, u64> for UntilEpoch {
+/// Near-cache entries: until their window ends, and never longer than `NEAR_CACHE_TTL`.
+struct NearCacheExpiry;
+
+impl Expiry<String, u64> for NearCacheExpiry {
     fn expire_after_create(&self, _: &String, reset_at: &u64, _: Instant) -> Option<Duration> {
-        Some(Duration::from_secs(
-            reset_at.saturating_sub(epoch_seconds()).max(1),
-        ))
+        let window_left = Duration::from_secs(reset_at.saturating_sub(epoch_seconds()).max(1));
+        Some(window_left.min(NEAR_CACHE_TTL))
     }
 }
 
@@ -125,6 +133,8 @@ struct Inner {
     trusted_proxies: Vec<Cidr>,
     tokens: TokenService,
     routes: Arc<RouteTable>,
+    login_per_ip: Rule,
+    login_per_username: Rule,
 }
 
 #[derive(Clone)]
@@ -150,7 +160,7 @@ impl RateLimiter {
             redis_health: RedisHealth::default(),
             exhausted: Cache::builder()
                 .max_capacity(1_000_000)
-                .expire_after(UntilEpoch)
+                .expire_after(NearCacheExpiry)
                 .build(),
             rules: RuleBook::new(db),
             defaults,
@@ -161,6 +171,14 @@ impl RateLimiter {
             trusted_proxies: settings.trusted_proxies.clone(),
             tokens,
             routes,
+            login_per_ip: Rule {
+                limit: u64::from(settings.login_failures_per_ip),
+                period: u64::from(settings.login_failure_window),
+            },
+            login_per_username: Rule {
+                limit: u64::from(settings.login_failures_per_username),
+                period: u64::from(settings.login_failure_window),
+            },
         }))
     }
 
@@ -214,37 +232,98 @@ impl RateLimiter {
             .routes
             .for_request(req)
             .map(|route| sanitize_path(&route.template));
-        let (mut rule, counted_path) = self.rule_for(&client, &path, template.as_deref()).await;
-        let (mut key, mut reset_at) = window(&client, &counted_path, rule);
-        if let Some(reset_at) = inner.exhausted.get(&key) {
-            return Decision {
+        let (rule, counted_path) = self.rule_for(&client, &path, template.as_deref()).await;
+        let (key, reset_at) = window(&client, &counted_path, rule);
+        let (decision, hit) = self.hit_rule(&key, rule, reset_at).await;
+        // Another instance changed the rules: apply them to this very request.
+        let Some(hit) = hit else {
+            return decision;
+        };
+        let Some(version) = hit.rules_version else {
+            return decision;
+        };
+        if !inner.rules.sync(Some(&version)).await.unwrap_or(false) {
+            return decision;
+        }
+        let (rule, path) = self.rule_for(&client, &path, template.as_deref()).await;
+        let (new_key, reset_at) = window(&client, &path, rule);
+        if new_key != key {
+            return self.hit_rule(&new_key, rule, reset_at).await.0;
+        }
+        // The same counter: judge its count by the new rule.
+        judge(hit.count, rule, reset_at)
+    }
+
+    /// Counts one window of `rule` under `key`, with the near-cache in front (which answers
+    /// without a count: no `Hit`).
+    async fn hit_rule(&self, key: &str, rule: Rule, reset_at: u64) -> (Decision, Option<Hit>) {
+        let inner = &self.0;
+        if let Some(reset_at) = inner.exhausted.get(&exhausted_key(key, rule)) {
+            let decision = Decision {
                 allowed: false,
                 limit: rule.limit,
                 remaining: 0,
                 reset_at,
             };
+            return (decision, None);
         }
-        let mut hit = self.count(&key, reset_at).await;
-        // Another instance changed the rules: apply them to this very request.
-        if let Some(version) = hit.rules_version.as_deref()
-            && inner.rules.sync(Some(version)).await.unwrap_or(false)
-        {
-            let (new_rule, new_path) = self.rule_for(&client, &path, template.as_deref()).await;
-            let (new_key, new_reset_at) = window(&client, &new_path, new_rule);
-            if new_key != key {
-                hit = self.count(&new_key, new_reset_at).await;
+        let hit = self.count(key, reset_at).await;
+        let decision = judge(hit.count, rule, reset_at);
+        if !decision.allowed {
+            inner.exhausted.insert(exhausted_key(key, rule), reset_at);
+        }
+        (decision, Some(hit))
+    }
+
+    /// Brute-force protection, before any password hashing: every attempt is counted as a
+    /// failure per client address and per username (known or not, alike) until it succeeds.
+    /// Over either limit: the 429 to answer.
+    pub async fn login_attempt(
+        &self,
+        req: &Request,
+        username: &str,
+    ) -> Result<LoginAttempt, AppError> {
+        let inner = &self.0;
+        let ip = client::Client::Address(client::client_ip(req, &inner.trusted_proxies));
+        // Usernames and emails are short; a longer value is cut, not stored whole.
+        let username: String = username.trim().to_lowercase().chars().take(100).collect();
+        let (ip_key, ip_reset) = window(&ip, "login_failures_ip", inner.login_per_ip);
+        let user = format!("login_failures_user:{username}");
+        let (user_key, user_reset) = window(
+            &client::Client::Address(None),
+            &user,
+            inner.login_per_username,
+        );
+        let (by_ip, _) = self.hit_rule(&ip_key, inner.login_per_ip, ip_reset).await;
+        let (by_user, _) = self
+            .hit_rule(&user_key, inner.login_per_username, user_reset)
+            .await;
+        if !by_ip.allowed || !by_user.allowed {
+            let retry_after = [by_ip, by_user]
+                .iter()
+                .filter(|d| !d.allowed)
+                .map(Decision::retry_after)
+                .max()
+                .unwrap_or(1);
+            return Err(AppError::RateLimited {
+                retry_after_secs: retry_after,
+            });
+        }
+        Ok(LoginAttempt {
+            keys: [ip_key, user_key],
+        })
+    }
+
+    /// A successful login is not a failure: its attempt is taken back.
+    pub async fn login_succeeded(&self, attempt: LoginAttempt) {
+        for key in &attempt.keys {
+            let counted = match &self.0.redis {
+                Some(redis) if self.redis_usable() => redis.undo(key).await,
+                _ => self.0.memory.undo(key).await,
+            };
+            if let Err(err) = counted {
+                tracing::warn!(error = %err, "login throttle: a successful attempt stays counted");
             }
-            (rule, key, reset_at) = (new_rule, new_key, new_reset_at);
-        }
-        let allowed = hit.count <= rule.limit;
-        if !allowed {
-            inner.exhausted.insert(exhausted_key(&key, rule), reset_at);
-        }
-        Decision {
-            allowed,
-            limit: rule.limit,
-            remaining: rule.limit.saturating_sub(hit.count),
-            reset_at,
         }
     }
 
@@ -307,6 +386,22 @@ impl RateLimiter {
             tracing::error!(error = %err, "rate limiter: cannot reload the rules");
         }
     }
+}
+
+/// The decision for a window that has counted `count` requests.
+fn judge(count: u64, rule: Rule, reset_at: u64) -> Decision {
+    Decision {
+        allowed: count <= rule.limit,
+        limit: rule.limit,
+        remaining: rule.limit.saturating_sub(count),
+        reset_at,
+    }
+}
+
+/// The counter keys of one login attempt.
+#[derive(Debug)]
+pub struct LoginAttempt {
+    keys: [String; 2],
 }
 
 /// A key is exhausted for one limit: a raised limit (a rule change, a tier move) is not.

@@ -39,6 +39,9 @@ pub trait CounterStore: Send + Sync {
     /// Counts one request under `key`, which expires `ttl` after its first request.
     async fn hit(&self, key: &str, ttl: Duration) -> Result<Hit, StoreError>;
 
+    /// Takes back one request counted under `key`, if its window still exists.
+    async fn undo(&self, key: &str) -> Result<(), StoreError>;
+
     /// Tells every instance sharing this backend that the rules changed.
     async fn bump_rules_version(&self) -> Result<(), StoreError>;
 
@@ -55,6 +58,16 @@ static HIT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return {count, redis.call('GET', KEYS[2]) or '0'}
+",
+    )
+});
+
+/// KEYS: a window's counter. A window that expired meanwhile is not recreated (without TTL).
+static UNDO: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+return 0
 ",
     )
 });
@@ -83,6 +96,15 @@ impl CounterStore for RedisCounter {
             count,
             rules_version: Some(version),
         })
+    }
+
+    async fn undo(&self, key: &str) -> Result<(), StoreError> {
+        let mut conn = self.redis.connection();
+        let _: i64 = UNDO
+            .key(self.redis.key(key))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
     }
 
     async fn bump_rules_version(&self) -> Result<(), StoreError> {
@@ -149,6 +171,15 @@ impl CounterStore for MemoryCounter {
             count: window.count.fetch_add(1, Ordering::SeqCst) + 1,
             rules_version: None,
         })
+    }
+
+    async fn undo(&self, key: &str) -> Result<(), StoreError> {
+        if let Some(window) = self.windows.get(key) {
+            let _ = window
+                .count
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        }
+        Ok(())
     }
 
     async fn bump_rules_version(&self) -> Result<(), StoreError> {

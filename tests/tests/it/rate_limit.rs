@@ -101,10 +101,7 @@ async fn exactly_limit_requests_pass_then_429_with_the_headers() {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(header(&response, "x-ratelimit-remaining"), 0);
     let reset = header(&response, "x-ratelimit-reset");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = epoch_now();
     assert!(
         reset > now && reset.is_multiple_of(31_536_000),
         "reset {reset} is the window's end"
@@ -341,7 +338,7 @@ async fn with_redis_down_limits_hold_in_process_and_nothing_fails() {
     // Counting restarts in process: the limit still holds there.
     assert_eq!(limited.statuses(None, 4).await, [201, 201, 201, 429]);
     redis.start().await;
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     // Back on Redis (a fresh server: the Redis count starts over; the near-cache of the
     // in-process 429 applies to its own key only).
     let statuses = limited.statuses(None, 4).await;
@@ -369,6 +366,7 @@ async fn instances_sharing_redis_share_counts_and_see_each_others_rule_changes()
     let free = fx_tier(&admin, "free").await;
     let rule = fx_rule(&admin, "free", "api/v1/tasks/task", 1, 31_536_000).await;
     let alice = app.fx_user("alice").await;
+    let bob = app.fx_user("bob").await;
     let body = client::types::UserTierUpdate { tier_id: free.id };
     admin
         .api
@@ -380,38 +378,67 @@ async fn instances_sharing_redis_share_counts_and_see_each_others_rule_changes()
         .unwrap();
 
     let http = Client::new();
-    let post = |base: &str| {
+    let post = |base: &str, user: &TestUser| {
         let request = http
             .post(format!("{base}{TASK_PATH}"))
-            .bearer_auth(&alice.token.access_token);
+            .bearer_auth(&user.token.access_token);
         async move { request.send().await.unwrap().status().as_u16() }
     };
+    let set_limit = |limit: u32| {
+        let change = client::types::RateLimitUpdate {
+            limit: std::num::NonZeroU32::new(limit),
+            name: None,
+            path: None,
+            period: None,
+        };
+        admin
+            .api
+            .patch_rate_limit()
+            .tier_name("free")
+            .id(rule.id)
+            .body(change)
+            .send()
+    };
+    assert_eq!(post(&first_base, &alice).await, 201);
     assert_eq!(
-        [post(&first_base).await, post(&second_base).await],
-        [201, 429],
-        "one count"
+        post(&second_base, &bob).await,
+        201,
+        "the second instance has loaded the rules"
     );
 
     // Raised through the first instance: the second applies it on its next request.
-    let raise = client::types::RateLimitUpdate {
-        limit: std::num::NonZeroU32::new(4),
-        name: None,
-        path: None,
-        period: None,
-    };
-    admin
-        .api
-        .patch_rate_limit()
-        .tier_name("free")
-        .id(rule.id)
-        .body(raise)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(post(&second_base).await, 201);
+    set_limit(2).await.unwrap();
+    assert_eq!(
+        post(&second_base, &alice).await,
+        201,
+        "one count, the new limit"
+    );
+    assert_eq!(post(&second_base, &alice).await, 429);
 
-    // Across both instances at once, exactly the limit passes (4 in all, 3 counted so far).
-    let requests = (0..6).map(|n| {
+    // An exhausted client is answered locally for a second at most, then sees the change.
+    set_limit(10).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while post(&second_base, &alice).await == 429 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the raise never reached the second instance"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // Across both instances at once, exactly the limit passes.
+    let counted_before = {
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let window = 31_536_000 * (epoch_now() / 31_536_000);
+        let key = format!("ratelimit:{}:api_v1_tasks_task:{window}", alice.user.id);
+        redis::cmd("GET")
+            .arg(key)
+            .query_async::<u64>(&mut conn)
+            .await
+            .unwrap()
+    };
+    let requests = (0..20).map(|n| {
         let base = if n % 2 == 0 {
             first_base.clone()
         } else {
@@ -423,9 +450,111 @@ async fn instances_sharing_redis_share_counts_and_see_each_others_rule_changes()
         async move { request.send().await.unwrap().status().as_u16() }
     });
     let statuses = run_concurrently(requests).await;
+    let passed = statuses.iter().filter(|s| **s == 201).count() as u64;
     assert_eq!(
-        statuses.iter().filter(|s| **s == 201).count(),
-        1,
-        "{statuses:?}"
+        passed,
+        10 - counted_before,
+        "{statuses:?}, {counted_before} counted before"
     );
+}
+
+fn epoch_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+mod login_throttle {
+    use super::*;
+    use crate::helpers::{PASSWORD, failure, login_form};
+
+    async fn login_status(app: &TestApp, username: &str, password: &str) -> u16 {
+        let result = app
+            .api
+            .login()
+            .body(login_form(username, password))
+            .send()
+            .await;
+        match result {
+            Ok(ok) => ok.status().as_u16(),
+            Err(err) => {
+                let failure = failure::<client::types::Token>(Err(err));
+                if failure.status == StatusCode::TOO_MANY_REQUESTS {
+                    assert_eq!(failure.message(), "Rate limit exceeded");
+                    let retry_after: u64 = failure.headers["retry-after"]
+                        .to_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    assert!((1..=900).contains(&retry_after), "{retry_after}");
+                }
+                failure.status.as_u16()
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_per_username_are_limited_alike_for_known_and_unknown_names() {
+        let app = spawn_app_with(&[("LOGIN_FAILURES_PER_USERNAME", "3")]).await;
+        app.signup("alice").await;
+        for username in ["alice", "nobody"] {
+            let mut statuses = Vec::new();
+            for _ in 0..4 {
+                statuses.push(login_status(&app, username, "wrong-password").await);
+            }
+            assert_eq!(statuses, [401, 401, 401, 429], "{username}");
+        }
+        // Even the right password waits for the window: the guesser cannot tell.
+        assert_eq!(login_status(&app, "alice", PASSWORD).await, 429);
+        assert_eq!(
+            login_status(&app, "ALICE", "wrong-password").await,
+            429,
+            "names fold case"
+        );
+    }
+
+    #[tokio::test]
+    async fn failures_per_address_are_limited_across_usernames() {
+        let app = spawn_app_with(&[("LOGIN_FAILURES_PER_IP", "4")]).await;
+        let mut statuses = Vec::new();
+        for n in 0..5 {
+            statuses.push(login_status(&app, &format!("user{n}"), "wrong-password").await);
+        }
+        assert_eq!(statuses, [401, 401, 401, 401, 429]);
+    }
+
+    #[tokio::test]
+    async fn successes_do_not_count_and_do_not_reset_anothers_failures() {
+        let app = spawn_app_with(&[("LOGIN_FAILURES_PER_USERNAME", "3")]).await;
+        app.signup("alice").await;
+        for _ in 0..5 {
+            assert_eq!(login_status(&app, "alice", PASSWORD).await, 200);
+        }
+        assert_eq!(login_status(&app, "alice", "guess-1").await, 401);
+        assert_eq!(login_status(&app, "alice", "guess-2").await, 401);
+        assert_eq!(login_status(&app, "alice", PASSWORD).await, 200);
+        assert_eq!(login_status(&app, "alice", "guess-3").await, 401);
+        assert_eq!(login_status(&app, "alice", "guess-4").await, 429);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_redis_down_login_works_and_failures_stay_bounded() {
+        let redis = TestRedis::stopped();
+        let url = redis.url();
+        let app = spawn_app_with(&[
+            ("REDIS_URL", url.as_str()),
+            ("REDIS_KEY_PREFIX", ""),
+            ("LOGIN_FAILURES_PER_USERNAME", "2"),
+        ])
+        .await;
+        app.signup("alice").await;
+        assert_eq!(login_status(&app, "alice", PASSWORD).await, 200);
+        let statuses = [
+            login_status(&app, "alice", "wrong-password").await,
+            login_status(&app, "alice", "wrong-password").await,
+            login_status(&app, "alice", "wrong-password").await,
+        ];
+        assert_eq!(statuses, [401, 401, 429]);
+    }
 }
