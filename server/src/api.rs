@@ -133,3 +133,26 @@ pub fn finish_spec(spec: &str) -> String {
     document_rate_limit_headers(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limited_operations_document_the_limiter_headers_on_every_response() {
+        let mut doc = serde_json::json!({"paths": {
+            "/limited": {"post": {"operationId": "limited", "responses": {"201": {}, "429": {}}}},
+            "/login": {"post": {"operationId": "login", "responses": {"200": {}, "429": {}}}},
+            "/free": {"get": {"operationId": "free", "responses": {"200": {}}}},
+        }});
+        document_rate_limit_headers(&mut doc);
+        for status in ["201", "429"] {
+            let headers = &doc["paths"]["/limited"]["post"]["responses"][status]["headers"];
+            for (name, _) in crate::rate_limit::HEADERS {
+                assert_eq!(headers[name]["schema"]["type"], "integer", "{status} {name}");
+            }
+        }
+        assert!(doc["paths"]["/login"]["post"]["responses"]["200"]["headers"].is_null());
+        assert!(doc["paths"]["/free"]["get"]["responses"]["200"]["headers"].is_null());
+    }
+}

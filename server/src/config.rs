@@ -45,6 +45,26 @@ impl FromStr for Environment {
     }
 }
 
+/// How the API rate limits count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitAlgorithm {
+    /// The original's: `limit` per aligned window of `period` seconds.
+    FixedWindow,
+    /// Generic cell rate: a burst of `limit`, then one request per `period / limit`.
+    Gcra,
+}
+
+impl FromStr for RateLimitAlgorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "fixed_window" | "fixed-window" => Ok(Self::FixedWindow),
+            "gcra" => Ok(Self::Gcra),
+            _ => Err("expected fixed_window or gcra".into()),
+        }
+    }
+}
+
 /// A network in CIDR notation; a bare address is the network of that one address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr(pub IpNet);
@@ -178,6 +198,7 @@ pub struct Settings {
     pub login_failures_per_ip: u32,
     pub login_failures_per_username: u32,
     pub login_failure_window: u32,
+    pub rate_limit_algorithm: RateLimitAlgorithm,
 }
 
 /// The key used when none is configured; only ever accepted with `ENVIRONMENT=local`.
@@ -277,6 +298,8 @@ impl Settings {
             login_failures_per_ip: env.positive("LOGIN_FAILURES_PER_IP", 50)?,
             login_failures_per_username: env.positive("LOGIN_FAILURES_PER_USERNAME", 10)?,
             login_failure_window: env.positive("LOGIN_FAILURE_WINDOW", 900)?,
+            rate_limit_algorithm: env
+                .parse("RATE_LIMIT_ALGORITHM", RateLimitAlgorithm::FixedWindow)?,
         })
     }
 

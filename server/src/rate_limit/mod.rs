@@ -37,7 +37,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     auth::jwt::TokenService,
-    config::{Cidr, Settings},
+    config::{Cidr, RateLimitAlgorithm, Settings},
     error::AppError,
     http::routes::RouteTable,
     rate_limits::service::sanitize_path,
@@ -135,6 +135,7 @@ struct Inner {
     routes: Arc<RouteTable>,
     login_per_ip: Rule,
     login_per_username: Rule,
+    algorithm: RateLimitAlgorithm,
 }
 
 #[derive(Clone)]
@@ -179,6 +180,7 @@ impl RateLimiter {
                 limit: u64::from(settings.login_failures_per_username),
                 period: u64::from(settings.login_failure_window),
             },
+            algorithm: settings.rate_limit_algorithm,
         }))
     }
 
@@ -233,6 +235,9 @@ impl RateLimiter {
             .for_request(req)
             .map(|route| sanitize_path(&route.template));
         let (rule, counted_path) = self.rule_for(&client, &path, template.as_deref()).await;
+        if inner.algorithm == RateLimitAlgorithm::Gcra {
+            return self.check_gcra(&client, &counted_path, rule).await;
+        }
         let (key, reset_at) = window(&client, &counted_path, rule);
         let (decision, hit) = self.hit_rule(&key, rule, reset_at).await;
         // Another instance changed the rules: apply them to this very request.
@@ -252,6 +257,69 @@ impl RateLimiter {
         }
         // The same counter: judge its count by the new rule.
         judge(hit.count, rule, reset_at)
+    }
+
+    /// The GCRA decision. A rules version that moved on is loaded for the next request (this
+    /// one already spent its emission under the rule it was judged by).
+    async fn check_gcra(&self, client: &Client, path: &str, rule: Rule) -> Decision {
+        let inner = &self.0;
+        let key = format!("ratelimit:{}:{path}", client.key());
+        let near = exhausted_key(&key, rule);
+        let now = epoch_seconds();
+        if let Some(retry_at) = inner.exhausted.get(&near) {
+            return Decision {
+                allowed: false,
+                limit: rule.limit,
+                remaining: 0,
+                reset_at: retry_at,
+            };
+        }
+        let period = Duration::from_secs(rule.period);
+        let hit = match &inner.redis {
+            Some(redis) if self.redis_usable() => {
+                match redis.gcra(&key, rule.limit, period).await {
+                    Ok(hit) => {
+                        self.redis_answered();
+                        Some(hit)
+                    }
+                    Err(err) => {
+                        self.redis_failed(&err);
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let hit = match hit {
+            Some(hit) => hit,
+            None => match inner.memory.gcra(&key, rule.limit, period).await {
+                Ok(hit) => hit,
+                Err(_) => return judge(0, rule, now + rule.period),
+            },
+        };
+        if let Some(version) = &hit.rules_version
+            && let Err(err) = inner.rules.sync(Some(version)).await
+        {
+            tracing::error!(error = %err, "rate limiter: cannot load the rules");
+        }
+        let seconds = |ms: u64| ms.div_ceil(1000);
+        if !hit.allowed {
+            // Retry-After is derived from the reset: the next request is allowed then.
+            let retry_at = now + seconds(hit.retry_after_ms).max(1);
+            inner.exhausted.insert(near, retry_at);
+            return Decision {
+                allowed: false,
+                limit: rule.limit,
+                remaining: 0,
+                reset_at: retry_at,
+            };
+        }
+        Decision {
+            allowed: true,
+            limit: rule.limit,
+            remaining: hit.remaining,
+            reset_at: now + seconds(hit.reset_after_ms),
+        }
     }
 
     /// Counts one window of `rule` under `key`, with the near-cache in front (which answers

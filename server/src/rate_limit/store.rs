@@ -24,6 +24,46 @@ pub struct Hit {
     pub rules_version: Option<String>,
 }
 
+/// A GCRA decision: the key holds the theoretical arrival time (TAT) of the next request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcraHit {
+    pub allowed: bool,
+    /// Requests that could be made right now.
+    pub remaining: u64,
+    /// Milliseconds until one request is allowed again (0 when allowed).
+    pub retry_after_ms: u64,
+    /// Milliseconds until the full burst is available again.
+    pub reset_after_ms: u64,
+    pub rules_version: Option<String>,
+}
+
+/// The GCRA step, from the TAT before it (`None`: a fresh key) and the time, both in
+/// milliseconds: the new TAT to store when allowed, and the hit.
+fn gcra_step(tat: Option<f64>, now: f64, limit: u64, period_ms: f64) -> (Option<f64>, GcraHit) {
+    let interval = period_ms / limit.max(1) as f64;
+    let tat = tat.unwrap_or(now).max(now);
+    let new_tat = tat + interval;
+    let allow_at = new_tat - period_ms;
+    if now < allow_at {
+        let hit = GcraHit {
+            allowed: false,
+            remaining: 0,
+            retry_after_ms: (allow_at - now).ceil() as u64,
+            reset_after_ms: (tat - now).ceil() as u64,
+            rules_version: None,
+        };
+        return (None, hit);
+    }
+    let hit = GcraHit {
+        allowed: true,
+        remaining: ((now - allow_at) / interval).floor() as u64,
+        retry_after_ms: 0,
+        reset_after_ms: (new_tat - now).ceil() as u64,
+        rules_version: None,
+    };
+    (Some(new_tat), hit)
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("rate-limit backend: {0}")]
 pub struct StoreError(pub String);
@@ -38,6 +78,10 @@ impl From<redis::RedisError> for StoreError {
 pub trait CounterStore: Send + Sync {
     /// Counts one request under `key`, which expires `ttl` after its first request.
     async fn hit(&self, key: &str, ttl: Duration) -> Result<Hit, StoreError>;
+
+    /// One GCRA step for `limit` requests per `period` under `key`: no double burst at window
+    /// edges, one key, one round trip.
+    async fn gcra(&self, key: &str, limit: u64, period: Duration) -> Result<GcraHit, StoreError>;
 
     /// Takes back one request counted under `key`, if its window still exists.
     async fn undo(&self, key: &str) -> Result<(), StoreError>;
@@ -72,6 +116,31 @@ return 0
     )
 });
 
+/// KEYS: the TAT, the rules version. ARGV: limit, period in ms. The same step as
+/// `gcra_step`, on Redis's clock (`TIME`), so instances need no clock agreement. Fractions
+/// travel as strings (Lua numbers return to Redis as integers).
+static GCRA: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+    Script::new(
+        r"
+local limit = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local interval = period / limit
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - period
+local version = redis.call('GET', KEYS[2]) or '0'
+if now < allow_at then
+  return {0, 0, math.ceil(allow_at - now), math.ceil(tat - now), version}
+end
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now))
+return {1, math.floor((now - allow_at) / interval), 0, math.ceil(new_tat - now), version}
+",
+    )
+});
+
 pub struct RedisCounter {
     redis: RedisStore,
 }
@@ -94,6 +163,30 @@ impl CounterStore for RedisCounter {
             .await?;
         Ok(Hit {
             count,
+            rules_version: Some(version),
+        })
+    }
+
+    async fn gcra(&self, key: &str, limit: u64, period: Duration) -> Result<GcraHit, StoreError> {
+        let mut conn = self.redis.connection();
+        let (allowed, remaining, retry_after_ms, reset_after_ms, version): (
+            u8,
+            u64,
+            u64,
+            u64,
+            String,
+        ) = GCRA
+            .key(self.redis.key(key))
+            .key(self.redis.key(RULES_VERSION_KEY))
+            .arg(limit)
+            .arg(u64::try_from(period.as_millis()).unwrap_or(u64::MAX))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(GcraHit {
+            allowed: allowed == 1,
+            remaining,
+            retry_after_ms,
+            reset_after_ms,
             rules_version: Some(version),
         })
     }
@@ -139,9 +232,38 @@ impl Expiry<String, Arc<Window>> for WindowExpiry {
     }
 }
 
-/// In-process windows; each is dropped when it ends, and at most `MAX_WINDOWS` are kept.
+/// A GCRA key in process: its TAT in epoch milliseconds, and how long it may live.
+struct Tat {
+    at: std::sync::Mutex<Option<f64>>,
+    ttl: Duration,
+}
+
+struct TatExpiry;
+
+/// A TAT is at most one period ahead of its last use, so a key unused for a period is fresh:
+/// every use extends its life by a period.
+impl Expiry<String, Arc<Tat>> for TatExpiry {
+    fn expire_after_create(&self, _: &String, tat: &Arc<Tat>, _: Instant) -> Option<Duration> {
+        Some(tat.ttl)
+    }
+
+    fn expire_after_read(
+        &self,
+        _: &String,
+        tat: &Arc<Tat>,
+        _: Instant,
+        _: Option<Duration>,
+        _: Instant,
+    ) -> Option<Duration> {
+        Some(tat.ttl)
+    }
+}
+
+/// In-process windows (and GCRA keys); each is dropped when it ends, and at most
+/// `MAX_WINDOWS` are kept.
 pub struct MemoryCounter {
     windows: Cache<String, Arc<Window>>,
+    tats: Cache<String, Arc<Tat>>,
 }
 
 /// Live windows kept at most; beyond, the least used are forgotten (their clients start over).
@@ -153,6 +275,10 @@ impl Default for MemoryCounter {
             windows: Cache::builder()
                 .max_capacity(MAX_WINDOWS)
                 .expire_after(WindowExpiry)
+                .build(),
+            tats: Cache::builder()
+                .max_capacity(MAX_WINDOWS)
+                .expire_after(TatExpiry)
                 .build(),
         }
     }
@@ -173,6 +299,24 @@ impl CounterStore for MemoryCounter {
         })
     }
 
+    async fn gcra(&self, key: &str, limit: u64, period: Duration) -> Result<GcraHit, StoreError> {
+        let tat = self.tats.get_with_by_ref(key, || {
+            Arc::new(Tat {
+                at: std::sync::Mutex::new(None),
+                ttl: period,
+            })
+        });
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        let mut at = tat.at.lock().unwrap_or_else(|e| e.into_inner());
+        let (new_tat, hit) = gcra_step(*at, now, limit, period.as_secs_f64() * 1000.0);
+        if new_tat.is_some() {
+            *at = new_tat;
+        }
+        Ok(hit)
+    }
+
     async fn undo(&self, key: &str) -> Result<(), StoreError> {
         if let Some(window) = self.windows.get(key) {
             let _ = window
@@ -188,5 +332,36 @@ impl CounterStore for MemoryCounter {
 
     fn kind(&self) -> &'static str {
         "memory"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gcra_allows_a_burst_of_limit_then_one_per_interval() {
+        // 4 per 4 s: an interval of 1 s.
+        let (limit, period) = (4, 4000.0);
+        let mut tat = None;
+        let mut now = 0.0;
+        for remaining in [3, 2, 1, 0] {
+            let (next, hit) = gcra_step(tat, now, limit, period);
+            assert!(hit.allowed);
+            assert_eq!(hit.remaining, remaining);
+            tat = next;
+        }
+        let (next, hit) = gcra_step(tat, now, limit, period);
+        assert!(!hit.allowed && next.is_none());
+        assert_eq!(hit.retry_after_ms, 1000);
+        assert_eq!(hit.reset_after_ms, 4000);
+        // After one interval, one more; no double burst at any edge.
+        now += 1000.0;
+        let (next, hit) = gcra_step(tat, now, limit, period);
+        assert!(hit.allowed && hit.remaining == 0);
+        tat = next;
+        assert!(!gcra_step(tat, now + 500.0, limit, period).1.allowed);
+        // Idle for a whole period: the full burst again.
+        assert_eq!(gcra_step(tat, now + 4000.0, limit, period).1.remaining, 3);
     }
 }

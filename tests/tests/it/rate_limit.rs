@@ -465,6 +465,55 @@ fn epoch_now() -> u64 {
         .as_secs()
 }
 
+mod gcra {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_burst_of_limit_then_one_request_per_interval() {
+        let app = spawn_app_with(&[
+            ("RATE_LIMIT_ALGORITHM", "gcra"),
+            ("DEFAULT_RATE_LIMIT_LIMIT", "3"),
+            ("DEFAULT_RATE_LIMIT_PERIOD", "3"),
+        ])
+        .await;
+        let limited = Limited::new(&app).await;
+        for remaining in [2, 1, 0] {
+            let response = limited.post(None).await;
+            assert_eq!(response.status(), StatusCode::CREATED);
+            assert_eq!(header(&response, "x-ratelimit-remaining"), remaining);
+            assert_eq!(header(&response, "x-ratelimit-limit"), 3);
+        }
+        let denied = limited.post(None).await;
+        assert_eq!(denied.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(header(&denied, "retry-after"), 1, "one interval");
+        // One interval later, exactly one more: no second burst.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_eq!(limited.statuses(None, 2).await, [201, 429]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn three_times_the_limit_at_once_lets_exactly_the_limit_through() {
+        let app = spawn_app_with(&[
+            ("RATE_LIMIT_ALGORITHM", "gcra"),
+            ("DEFAULT_RATE_LIMIT_LIMIT", "7"),
+            ("DEFAULT_RATE_LIMIT_PERIOD", YEAR),
+        ])
+        .await;
+        let base = serve_limited(&app).await;
+        let http = Client::new();
+        let requests = (0..21).map(|_| {
+            let request = http.post(format!("{base}{TASK_PATH}"));
+            async move { request.send().await.unwrap().status().as_u16() }
+        });
+        let statuses = run_concurrently(requests).await;
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 201).count(),
+            7,
+            "{statuses:?}"
+        );
+    }
+}
+
 mod login_throttle {
     use super::*;
     use crate::helpers::{PASSWORD, failure, login_form};
