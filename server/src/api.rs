@@ -149,7 +149,10 @@ mod tests {
         for status in ["201", "429"] {
             let headers = &doc["paths"]["/limited"]["post"]["responses"][status]["headers"];
             for (name, _) in crate::rate_limit::HEADERS {
-                assert_eq!(headers[name]["schema"]["type"], "integer", "{status} {name}");
+                assert_eq!(
+                    headers[name]["schema"]["type"], "integer",
+                    "{status} {name}"
+                );
             }
         }
         assert!(doc["paths"]["/login"]["post"]["responses"]["200"]["headers"].is_null());

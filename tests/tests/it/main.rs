@@ -8,6 +8,7 @@ mod cache;
 mod cache_outage;
 mod cache_store;
 mod hardening;
+mod limiter_store;
 mod ops;
 mod posts;
 mod rate_limit;
