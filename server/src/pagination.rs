@@ -4,6 +4,7 @@ use poem_openapi::{
     Object,
     types::{ParseFromJSON, ToJSON, Type},
 };
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, Select};
 
 pub const DEFAULT_ITEMS_PER_PAGE: u64 = 10;
 
@@ -27,6 +28,23 @@ impl PageRequest {
     pub fn index(&self) -> u64 {
         self.page - 1
     }
+}
+
+/// One page of `query` (which orders its rows), and the total count of its rows.
+pub async fn fetch_page<E, C>(
+    db: &C,
+    query: Select<E>,
+    page: PageRequest,
+) -> Result<(Vec<E::Model>, u64), DbErr>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    C: ConnectionTrait,
+{
+    let paginator = query.paginate(db, page.items_per_page);
+    let total = paginator.num_items().await?;
+    let rows = paginator.fetch_page(page.index()).await?;
+    Ok((rows, total))
 }
 
 #[derive(Debug, Object)]

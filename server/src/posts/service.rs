@@ -5,7 +5,7 @@ use chrono::Utc;
 use poem_openapi::types::MaybeUndefined;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, Select,
+    QueryFilter, QueryOrder, Select,
 };
 
 use crate::{
@@ -58,14 +58,11 @@ pub async fn list_active(
     owner_id: i32,
     page: PageRequest,
 ) -> Result<(Vec<post::Model>, u64), DbErr> {
-    let paginator = Post::find()
+    let query = Post::find()
         .filter(Column::CreatedByUserId.eq(owner_id))
         .filter(Column::IsDeleted.eq(false))
-        .order_by_asc(Column::Id)
-        .paginate(db, page.items_per_page);
-    let total = paginator.num_items().await?;
-    let rows = paginator.fetch_page(page.index()).await?;
-    Ok((rows, total))
+        .order_by_asc(Column::Id);
+    crate::pagination::fetch_page(db, query, page).await
 }
 
 pub async fn create(

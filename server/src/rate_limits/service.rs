@@ -52,13 +52,10 @@ pub async fn list(
     tier_id: i32,
     page: PageRequest,
 ) -> Result<(Vec<rate_limit::Model>, u64), DbErr> {
-    let paginator = RateLimit::find()
+    let query = RateLimit::find()
         .filter(Column::TierId.eq(tier_id))
-        .order_by_asc(Column::Id)
-        .paginate(db, page.items_per_page);
-    let total = paginator.num_items().await?;
-    let rows = paginator.fetch_page(page.index()).await?;
-    Ok((rows, total))
+        .order_by_asc(Column::Id);
+    crate::pagination::fetch_page(db, query, page).await
 }
 
 /// Every rule of a tier, by id.

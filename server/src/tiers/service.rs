@@ -46,12 +46,8 @@ pub async fn list(
     db: &impl ConnectionTrait,
     page: PageRequest,
 ) -> Result<(Vec<tier::Model>, u64), DbErr> {
-    let paginator = Tier::find()
-        .order_by_asc(Column::Id)
-        .paginate(db, page.items_per_page);
-    let total = paginator.num_items().await?;
-    let rows = paginator.fetch_page(page.index()).await?;
-    Ok((rows, total))
+    let query = Tier::find().order_by_asc(Column::Id);
+    crate::pagination::fetch_page(db, query, page).await
 }
 
 /// A taken name, checked first and caught again from the unique constraint (a lost race).

@@ -87,13 +87,10 @@ pub async fn list_active(
     db: &impl ConnectionTrait,
     page: PageRequest,
 ) -> Result<(Vec<user::Model>, u64), DbErr> {
-    let paginator = User::find()
+    let query = User::find()
         .filter(Column::IsDeleted.eq(false))
-        .order_by_asc(Column::Id)
-        .paginate(db, page.items_per_page);
-    let total = paginator.num_items().await?;
-    let rows = paginator.fetch_page(page.index()).await?;
-    Ok((rows, total))
+        .order_by_asc(Column::Id);
+    crate::pagination::fetch_page(db, query, page).await
 }
 
 async fn email_taken(db: &impl ConnectionTrait, email: &str) -> Result<bool, DbErr> {
