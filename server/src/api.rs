@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use crate::{
     auth::routes::AuthApi, config::AppInfo, ops::OpsApi, posts::routes::PostApi,
-    rate_limits::routes::RateLimitApi, tiers::routes::TierApi, users::routes::UserApi,
+    rate_limits::routes::RateLimitApi, tasks::routes::TaskApi, tiers::routes::TierApi,
+    users::routes::UserApi,
 };
 
 pub const API_PREFIX: &str = "/api/v1";
@@ -23,15 +24,33 @@ pub enum ApiTags {
     Tiers,
     /// Per-tier, per-path rate limits (writes: superuser)
     RateLimits,
+    /// Background tasks: enqueue (rate limited) and read back
+    Tasks,
     /// Liveness and readiness
     Operations,
 }
 
-pub type Api = (AuthApi, UserApi, PostApi, TierApi, RateLimitApi, OpsApi);
+pub type Api = (
+    AuthApi,
+    UserApi,
+    PostApi,
+    TierApi,
+    RateLimitApi,
+    TaskApi,
+    OpsApi,
+);
 
 pub fn api_service(info: &AppInfo) -> OpenApiService<Api, ()> {
     let mut service = OpenApiService::new(
-        (AuthApi, UserApi, PostApi, TierApi, RateLimitApi, OpsApi),
+        (
+            AuthApi,
+            UserApi,
+            PostApi,
+            TierApi,
+            RateLimitApi,
+            TaskApi,
+            OpsApi,
+        ),
         &info.name,
         &info.version,
     )

@@ -10,6 +10,7 @@ use poem::{
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     middleware::{CatchPanic, NormalizePath, TrailingSlash},
 };
+use tokio::sync::watch;
 
 use crate::{
     api::{API_PREFIX, api_service, finish_spec},
@@ -25,9 +26,16 @@ use crate::{
         middleware::{RequestPolicy, around_request},
         routes::RouteTable,
     },
+    queue::{
+        QueueBackend,
+        memory::MemoryQueue,
+        redis::RedisQueue,
+        worker::{self, WorkerConfig},
+    },
     rate_limit::RateLimiter,
     redis_store::RedisStore,
     state::AppState,
+    tasks::jobs,
 };
 
 pub struct Application {
@@ -69,6 +77,16 @@ impl Application {
         };
         let limiter =
             RateLimiter::new(&settings, db.clone(), limiter_redis, tokens.clone(), routes);
+        let queue: Arc<dyn QueueBackend> = match &settings.redis_queue_url {
+            Some(url) if Some(url) == settings.redis_url.as_ref() && redis.is_some() => {
+                Arc::new(RedisQueue::new(redis.clone().context("REDIS_URL")?))
+            }
+            Some(url) => Arc::new(RedisQueue::new(
+                RedisStore::open(url, &settings.redis_key_prefix)
+                    .context("invalid REDIS_QUEUE_URL")?,
+            )),
+            None => Arc::new(MemoryQueue::default()),
+        };
         tokio::task::spawn_blocking(password::warm_up).await?;
 
         let acceptor = TcpListener::bind(settings.bind_address())
@@ -83,6 +101,7 @@ impl Application {
         let state = AppState {
             cache,
             limiter,
+            queue,
             passwords: Passwords::from_settings(&settings),
             settings: Arc::new(settings),
             db,
@@ -107,13 +126,76 @@ impl Application {
         &self.state
     }
 
-    /// Serves until Ctrl-C / SIGTERM, then finishes in-flight requests.
+    /// Serves until Ctrl-C / SIGTERM, then finishes in-flight requests; with `RUN_WORKER`, also
+    /// runs the queue's worker, which stops claiming at the same signal and hands back what it
+    /// cannot finish within its grace period.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let settings = self.state.settings.clone();
+        let (stop, stopped) = watch::channel(false);
+        let worker = settings.run_worker.then(|| {
+            tokio::spawn(worker::run(
+                self.state.queue.clone(),
+                jobs::registry(&settings),
+                worker_config(&settings),
+                stopped.clone(),
+            ))
+        });
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        let mut server_stopped = stopped;
         let app = routes(self.state);
-        Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app, shutdown_signal(), None)
-            .await
+        let served = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(
+                app,
+                async move {
+                    let _ = server_stopped.wait_for(|stop| *stop).await;
+                },
+                None,
+            )
+            .await;
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        served
     }
+}
+
+pub fn worker_config(settings: &Settings) -> WorkerConfig {
+    let queue = &settings.queue;
+    WorkerConfig {
+        concurrency: queue.worker_concurrency,
+        lease: queue.lease,
+        poll_interval: queue.poll_interval,
+        job_timeout: queue.job_timeout,
+        retry_backoff: queue.retry_backoff,
+        keep_result: queue.keep_result,
+        shutdown_grace: queue.shutdown_grace,
+    }
+}
+
+/// `server worker`: a worker process of its own, on the Redis queue.
+pub async fn run_worker(settings: Settings) -> anyhow::Result<()> {
+    let url = settings.redis_queue_url.as_deref().context(
+        "a separate worker needs REDIS_QUEUE_URL or REDIS_URL; without Redis, `server serve` runs the jobs",
+    )?;
+    let redis =
+        RedisStore::open(url, &settings.redis_key_prefix).context("invalid REDIS_QUEUE_URL")?;
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let backend: Arc<dyn QueueBackend> = Arc::new(RedisQueue::new(redis));
+    worker::run(
+        backend,
+        jobs::registry(&settings),
+        worker_config(&settings),
+        stopped,
+    )
+    .await;
+    Ok(())
 }
 
 /// The cache on `REDIS_CACHE_URL` (the `REDIS_URL` connection when they are the same), or in

@@ -199,6 +199,20 @@ pub struct Settings {
     pub login_failures_per_username: u32,
     pub login_failure_window: u32,
     pub rate_limit_algorithm: RateLimitAlgorithm,
+    pub queue: QueueSettings,
+}
+
+/// The task queue and its workers.
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    pub keep_result: Duration,
+    pub max_tries: u32,
+    pub job_timeout: Duration,
+    pub lease: Duration,
+    pub retry_backoff: Duration,
+    pub poll_interval: Duration,
+    pub worker_concurrency: usize,
+    pub shutdown_grace: Duration,
 }
 
 /// The key used when none is configured; only ever accepted with `ENVIRONMENT=local`.
@@ -300,6 +314,18 @@ impl Settings {
             login_failure_window: env.positive("LOGIN_FAILURE_WINDOW", 900)?,
             rate_limit_algorithm: env
                 .parse("RATE_LIMIT_ALGORITHM", RateLimitAlgorithm::FixedWindow)?,
+            queue: QueueSettings {
+                keep_result: Duration::from_secs(env.positive("QUEUE_KEEP_RESULT_SECONDS", 3600)?),
+                max_tries: env.positive("QUEUE_MAX_TRIES", 5)?,
+                job_timeout: Duration::from_secs(env.positive("QUEUE_JOB_TIMEOUT_SECONDS", 300)?),
+                lease: Duration::from_millis(env.positive("QUEUE_LEASE_MS", 30_000)?),
+                retry_backoff: Duration::from_millis(env.positive("QUEUE_RETRY_BACKOFF_MS", 1000)?),
+                poll_interval: Duration::from_millis(env.positive("QUEUE_POLL_INTERVAL_MS", 500)?),
+                worker_concurrency: env.positive("WORKER_CONCURRENCY", 10)?,
+                shutdown_grace: Duration::from_secs(
+                    env.parse("WORKER_SHUTDOWN_GRACE_SECONDS", 30)?,
+                ),
+            },
         })
     }
 

@@ -15,6 +15,8 @@ struct Cli {
 enum Command {
     /// Serve the API (the default): applies pending migrations first.
     Serve,
+    /// Run background jobs from the Redis queue (REDIS_QUEUE_URL or REDIS_URL) until stopped.
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the OpenAPI spec the server derives, as committed in openapi.json.
@@ -59,6 +61,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             tracing::info!(port = app.port(), "serving; Swagger UI at /docs");
             app.run_until_stopped().await?;
         }
+        Command::Worker => server::app::run_worker(settings).await?,
         Command::Migrate => {
             let db = db::connect(&settings.database_url).await?;
             Migrator::up(&db, None).await?;

@@ -57,6 +57,10 @@ impl OpsApi {
             state.cache.ping().await.map_err(|err| unreachable(&err))?;
             redis = "ok";
         }
+        if state.queue.kind() == "redis" {
+            state.queue.ping().await.map_err(|err| unreachable(&err))?;
+            redis = "ok";
+        }
         Ok(Json(Readiness {
             status: "ready".into(),
             database: "ok".into(),

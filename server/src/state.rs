@@ -8,6 +8,7 @@ use crate::{
     auth::{jwt::TokenService, password::Passwords},
     cache::ResponseCache,
     config::Settings,
+    queue::QueueBackend,
     rate_limit::RateLimiter,
     redis_store::RedisStore,
 };
@@ -22,4 +23,5 @@ pub struct AppState {
     pub redis: Option<RedisStore>,
     pub cache: ResponseCache,
     pub limiter: RateLimiter,
+    pub queue: Arc<dyn QueueBackend>,
 }

@@ -1,0 +1,142 @@
+//! `POST /tasks/task` (rate limited) and `GET /tasks/task/{task_id}`.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{
+    Enum, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+use serde_json::Value;
+
+use crate::{
+    api::ApiTags,
+    error::{AppError, Errors},
+    http::responses::Created,
+    queue::{JobInfo, JobStatus},
+    rate_limit::rate_limited,
+    state::AppState,
+    tasks::jobs::SAMPLE_TASK,
+};
+
+#[derive(Debug, Object)]
+pub struct TaskCreated {
+    /// The job id, for `GET /tasks/task/{task_id}`.
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Queued,
+    InProgress,
+    Complete,
+    Failed,
+}
+
+/// A job and, once it ended, its outcome.
+#[derive(Debug, Object)]
+pub struct TaskInfo {
+    pub id: String,
+    /// The job function's name.
+    pub function: String,
+    /// Its arguments.
+    pub args: Value,
+    pub status: TaskStatus,
+    pub enqueue_time: DateTime<Utc>,
+    /// When the latest try started.
+    #[oai(nullable)]
+    pub start_time: Option<DateTime<Utc>>,
+    #[oai(nullable)]
+    pub finish_time: Option<DateTime<Utc>>,
+    #[oai(nullable)]
+    pub success: Option<bool>,
+    /// The function's result, or the error of a failed job.
+    #[oai(nullable)]
+    pub result: Option<Value>,
+    /// Tries so far, this one included.
+    pub job_try: u32,
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+impl From<JobInfo> for TaskInfo {
+    fn from(job: JobInfo) -> Self {
+        Self {
+            id: job.id,
+            function: job.function,
+            args: job.args,
+            status: match job.status {
+                JobStatus::Queued => TaskStatus::Queued,
+                JobStatus::InProgress => TaskStatus::InProgress,
+                JobStatus::Complete => TaskStatus::Complete,
+                JobStatus::Failed => TaskStatus::Failed,
+            },
+            enqueue_time: time(job.enqueue_time),
+            start_time: job.start_time.map(time),
+            finish_time: job.finish_time.map(time),
+            success: job.success,
+            result: job.result,
+            job_try: job.job_try,
+        }
+    }
+}
+
+const QUEUE_UNAVAILABLE: &str = "Task queue unavailable, try again later";
+const TASK_NOT_FOUND: &str = "Task not found";
+
+pub struct TaskApi;
+
+#[OpenApi(tag = "ApiTags::Tasks")]
+impl TaskApi {
+    /// Enqueue the sample background task (rate limited)
+    #[oai(
+        path = "/tasks/task",
+        method = "post",
+        operation_id = "create_task",
+        transform = "rate_limited"
+    )]
+    async fn create_task(
+        &self,
+        state: Data<&AppState>,
+        /// Echoed in the task's result; 1 to 1000 characters.
+        #[oai(validator(min_length = 1, max_length = 1000))]
+        message: Query<String>,
+    ) -> Result<Created<TaskCreated>, Errors<422, 429, 503>> {
+        let args = Value::Array(vec![Value::String(message.0)]);
+        let id = state
+            .queue
+            .enqueue(SAMPLE_TASK, args, state.settings.queue.max_tries)
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, "enqueue failed");
+                AppError::Unavailable(QUEUE_UNAVAILABLE.into())
+            })?;
+        Ok(Created(TaskCreated { id }))
+    }
+
+    /// A task's status, and its result once it ended
+    #[oai(
+        path = "/tasks/task/:task_id",
+        method = "get",
+        operation_id = "read_task"
+    )]
+    async fn read_task(
+        &self,
+        state: Data<&AppState>,
+        task_id: Path<String>,
+    ) -> Result<Json<TaskInfo>, Errors<404, 503>> {
+        // Ids are 32 hex characters: anything else is not looked up.
+        if task_id.len() != 32 || !task_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(AppError::not_found(TASK_NOT_FOUND).into());
+        }
+        let info = state.queue.info(&task_id).await.map_err(|err| {
+            tracing::error!(error = %err, "task lookup failed");
+            AppError::Unavailable(QUEUE_UNAVAILABLE.into())
+        })?;
+        let info = info.ok_or(AppError::not_found(TASK_NOT_FOUND))?;
+        Ok(Json(info.into()))
+    }
+}
