@@ -33,6 +33,9 @@ pub struct WorkerConfig {
 
 type Running = Arc<Mutex<HashMap<String, Claim>>>;
 
+/// How often the worker logs the queue's depth (jobs waiting or running).
+const DEPTH_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Runs until `shutdown` turns true.
 pub async fn run(
     backend: Arc<dyn QueueBackend>,
@@ -44,6 +47,7 @@ pub async fn run(
     let running: Running = Arc::default();
     let mut tasks = JoinSet::new();
     let mut failing = false;
+    let mut depth_logged_at: Option<tokio::time::Instant> = None;
     tracing::info!(
         backend = backend.kind(),
         concurrency = config.concurrency,
@@ -51,6 +55,13 @@ pub async fn run(
     );
     while !*shutdown.borrow() {
         while tasks.try_join_next().is_some() {}
+        if depth_logged_at.is_none_or(|at| at.elapsed() >= DEPTH_LOG_INTERVAL) {
+            depth_logged_at = Some(tokio::time::Instant::now());
+            if let Ok(depth) = backend.depth().await {
+                let running = config.concurrency.max(1) - slots.available_permits();
+                tracing::info!(depth, running, "queue depth");
+            }
+        }
         let free = slots.available_permits();
         if free > 0 {
             match backend.claim(free, config.lease, config.keep_result).await {
