@@ -100,17 +100,19 @@ fn document_rate_limit_headers(doc: &mut Value) {
         if unmetered || !responses.contains_key("429") {
             continue;
         }
-        for response in responses.values_mut() {
+        for (status, response) in responses.iter_mut() {
             let Some(response) = response.as_object_mut() else {
                 continue;
             };
+            // Errors raised before routing (a NUL in the URL, say) never reach the limiter.
+            let always = status.starts_with('2') || status == "429";
             let headers = response
                 .entry("headers")
                 .or_insert_with(|| Value::Object(Default::default()));
             for (name, description) in crate::rate_limit::HEADERS {
                 headers[name] = serde_json::json!({
                     "description": description,
-                    "required": true,
+                    "required": always,
                     "schema": {"type": "integer", "format": "int64", "minimum": 0},
                 });
             }
@@ -160,7 +162,8 @@ mod tests {
     #[test]
     fn limited_operations_document_the_limiter_headers_on_every_response() {
         let mut doc = serde_json::json!({"paths": {
-            "/limited": {"post": {"operationId": "limited", "responses": {"201": {}, "429": {}}}},
+            "/limited": {"post": {"operationId": "limited",
+                "responses": {"201": {}, "422": {}, "429": {}}}},
             "/login": {"post": {"operationId": "login", "responses": {"200": {}, "429": {}}}},
             "/free": {"get": {"operationId": "free", "responses": {"200": {}}}},
         }});
