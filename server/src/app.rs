@@ -7,8 +7,9 @@ use migration::{Migrator, MigratorTrait};
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Route, Server,
     error::ResponseError,
+    http::StatusCode,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    middleware::{CatchPanic, NormalizePath, TrailingSlash},
+    middleware::{CatchPanic, Compression, NormalizePath, TrailingSlash},
 };
 use tokio::sync::watch;
 
@@ -255,19 +256,27 @@ pub fn routes(state: AppState) -> impl Endpoint {
     let mut route = Route::new();
     if state.settings.docs_enabled() {
         let served = spec.clone();
-        route = route.nest("/docs", api.swagger_ui()).at(
-            "/openapi.json",
-            poem::endpoint::make_sync(move |_| {
-                served
-                    .clone()
-                    .with_content_type("application/json; charset=utf-8")
-            }),
-        );
+        route = route
+            .nest("/docs", api.swagger_ui())
+            .nest("/redoc", api.redoc())
+            .at(
+                "/openapi.json",
+                poem::endpoint::make_sync(move |_| {
+                    served
+                        .clone()
+                        .with_content_type("application/json; charset=utf-8")
+                }),
+            );
     }
     let policy = RequestPolicy::new(state.settings.client_cache_max_age, &spec);
-    let route = route.nest(API_PREFIX, api);
+    // Browsers ask for it on every page; there is none, and that is not an error.
+    let route = route.nest(API_PREFIX, api).at(
+        "/favicon.ico",
+        poem::endpoint::make_sync(|_| StatusCode::NO_CONTENT),
+    );
     route
         .with(NormalizePath::new(TrailingSlash::Trim))
+        .with(Compression::new())
         .with(
             CatchPanic::new()
                 .with_handler(|_| AppError::internal("a request handler panicked").as_response()),

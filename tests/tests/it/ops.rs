@@ -151,13 +151,44 @@ async fn docs_and_spec_are_served_outside_production() {
         .await
         .unwrap();
     assert!(spec["paths"]["/api/v1/user/me"].is_object());
+
+    let redoc = http.get(app.url("/redoc")).send().await.unwrap();
+    assert_eq!(redoc.status(), StatusCode::OK);
+    assert!(redoc.text().await.unwrap().to_lowercase().contains("redoc"));
+    let favicon = http.get(app.url("/favicon.ico")).send().await.unwrap();
+    assert_eq!(
+        favicon.status(),
+        StatusCode::NO_CONTENT,
+        "no icon, and no 404"
+    );
+}
+
+#[tokio::test]
+async fn responses_are_compressed_for_clients_that_accept_it() {
+    let app = spawn_app().await;
+    let http = reqwest::Client::new();
+    let plain = http.get(app.url("/docs")).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain_size = plain.bytes().await.unwrap().len();
+    let gzip = http
+        .get(app.url("/docs"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzip.headers()["content-encoding"], "gzip");
+    let gzip_size = gzip.bytes().await.unwrap().len();
+    assert!(
+        gzip_size * 3 < plain_size,
+        "{gzip_size} compressed vs {plain_size}"
+    );
 }
 
 #[tokio::test]
 async fn docs_are_off_in_production() {
     let app = spawn_app_with(&[("ENVIRONMENT", "production")]).await;
     let http = reqwest::Client::new();
-    for path in ["/docs", "/openapi.json"] {
+    for path in ["/docs", "/redoc", "/openapi.json"] {
         let (status, _) = raw_json(http.get(app.url(path)).send().await.unwrap()).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
