@@ -78,6 +78,51 @@ pub fn spec_json() -> String {
     finish_spec(&api_service(&AppInfo::default()).spec())
 }
 
+/// Schema names `value` refers to, directly or through other schemas.
+fn referenced_schemas(doc: &Value, value: &Value, found: &mut std::collections::BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(name) = map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                && found.insert(name.to_string())
+            {
+                referenced_schemas(doc, &doc["components"]["schemas"][name], found);
+            }
+            map.values().for_each(|v| referenced_schemas(doc, v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| referenced_schemas(doc, v, found)),
+        _ => {}
+    }
+}
+
+/// Response bodies always carry every property (`None` is sent as `null`), so schemas that only
+/// responses use list all their properties as required: generated clients then type them as
+/// present (and nullable where they are), not as optional.
+fn require_response_fields(doc: &mut Value) {
+    let (mut requests, mut responses) = Default::default();
+    let operations: Vec<&Value> = doc["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|paths| paths.values())
+        .flat_map(|item| item.as_object().into_iter().flat_map(|ops| ops.values()))
+        .collect();
+    for operation in operations {
+        referenced_schemas(doc, &operation["requestBody"], &mut requests);
+        referenced_schemas(doc, &operation["parameters"], &mut requests);
+        referenced_schemas(doc, &operation["responses"], &mut responses);
+    }
+    for name in responses.difference(&requests) {
+        if let Some(schema) = doc["components"]["schemas"][name].as_object_mut()
+            && let Some(properties) = schema.get("properties").and_then(Value::as_object)
+        {
+            let all: Vec<Value> = properties.keys().cloned().map(Value::String).collect();
+            schema.insert("required".into(), Value::Array(all));
+        }
+    }
+}
+
 /// Operations that can answer 429 are rate limited: every one of their responses carries the
 /// limiter's headers.
 fn document_rate_limit_headers(doc: &mut Value) {
@@ -152,12 +197,40 @@ pub fn finish_spec(spec: &str) -> String {
         }
     }
     document_rate_limit_headers(&mut doc);
+    require_response_fields(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_property_of_a_response_only_schema_is_required() {
+        let mut doc = serde_json::json!({
+            "paths": {"/x": {"post": {
+                "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/In"}}}},
+                "responses": {"200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Page"}}}}},
+            }}},
+            "components": {"schemas": {
+                "In": {"properties": {"a": {}, "b": {}}, "required": ["a"]},
+                "Page": {"properties": {"data": {"items": {"$ref": "#/components/schemas/Out"}}}},
+                "Out": {"properties": {"id": {}, "tier_id": {"nullable": true}}, "required": ["id"]},
+            }},
+        });
+        require_response_fields(&mut doc);
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["Out"]["required"],
+            serde_json::json!(["id", "tier_id"])
+        );
+        assert_eq!(schemas["Page"]["required"], serde_json::json!(["data"]));
+        assert_eq!(
+            schemas["In"]["required"],
+            serde_json::json!(["a"]),
+            "request schemas keep theirs"
+        );
+    }
 
     #[test]
     fn limited_operations_document_the_limiter_headers_on_every_response() {
@@ -168,6 +241,7 @@ mod tests {
             "/free": {"get": {"operationId": "free", "responses": {"200": {}}}},
         }});
         document_rate_limit_headers(&mut doc);
+        require_response_fields(&mut doc);
         for status in ["201", "429"] {
             let headers = &doc["paths"]["/limited"]["post"]["responses"][status]["headers"];
             for (name, _) in crate::rate_limit::HEADERS {

@@ -41,10 +41,7 @@ async fn the_sample_task_is_enqueued_run_and_read_back() {
 
     let info = until_ended(&app, &id).await;
     assert_eq!(info.status, TaskStatus::Complete);
-    assert_eq!(
-        info.result,
-        Some(serde_json::json!("Task hello is complete!"))
-    );
+    assert_eq!(info.result, serde_json::json!("Task hello is complete!"));
     assert_eq!((info.success, info.job_try), (Some(true), 1));
     assert_eq!(
         (info.function.as_str(), info.args.clone()),
@@ -128,7 +125,7 @@ async fn with_the_queues_redis_down_enqueue_answers_503_and_resumes_after() {
     let info = until_ended(&app, &id).await;
     assert_eq!(
         info.result,
-        Some(serde_json::json!("Task back is complete!")),
+        serde_json::json!("Task back is complete!"),
         "the worker resumed"
     );
 }
