@@ -117,7 +117,7 @@ impl AuthApi {
         auth: BearerAuth,
         body: OptionalJsonBody<LogoutRequest>,
     ) -> Result<Json<Message>, Errors<401, 422>> {
-        let claims = &auth.0.claims;
+        let claims = &auth.claims;
         let txn = state.db.begin().await?;
         if let Some(refresh_token) = body.0.and_then(|b| b.refresh_token) {
             // Only the caller's own, valid refresh token is revoked; anything else is ignored

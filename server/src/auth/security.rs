@@ -2,7 +2,7 @@
 //! loads the user, so a handler that takes [`BearerAuth`] only runs for a live user.
 
 use poem::Request;
-use poem_openapi::{SecurityScheme, auth::Bearer};
+use poem_openapi::{OAuthScopes, SecurityScheme, auth::Bearer};
 
 use crate::{
     auth::{
@@ -42,6 +42,15 @@ impl AuthUser {
     }
 }
 
+/// The OAuth2 scope of this API: a token grants everything its user may do.
+#[derive(OAuthScopes)]
+pub enum Scopes {
+    /// Everything the user may do
+    #[oai(rename = "api")]
+    Api,
+}
+
+/// A token pasted as is (from `POST /login`).
 #[derive(SecurityScheme)]
 #[oai(
     rename = "BearerAuth",
@@ -49,7 +58,35 @@ impl AuthUser {
     bearer_format = "JWT",
     checker = "authenticate"
 )]
-pub struct BearerAuth(pub AuthUser);
+pub struct BearerToken(pub AuthUser);
+
+/// The same token, obtained by Swagger UI (or any OAuth2 client) from a username and password.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "OAuth2PasswordBearer",
+    ty = "oauth2",
+    flows(password(token_url = "/api/v1/login", scopes = "Scopes")),
+    checker = "authenticate"
+)]
+pub struct PasswordGrant(pub AuthUser);
+
+/// The authenticated caller of an operation that requires one: `Authorization: Bearer <jwt>`,
+/// declared in the spec both as a bearer token and as the OAuth2 password flow.
+#[derive(SecurityScheme)]
+pub enum BearerAuth {
+    Token(BearerToken),
+    Password(PasswordGrant),
+}
+
+impl std::ops::Deref for BearerAuth {
+    type Target = AuthUser;
+
+    fn deref(&self) -> &AuthUser {
+        match self {
+            Self::Token(BearerToken(user)) | Self::Password(PasswordGrant(user)) => user,
+        }
+    }
+}
 
 async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<AuthUser> {
     let state = req

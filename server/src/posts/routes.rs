@@ -60,7 +60,7 @@ async fn own_post(
     post_id: i32,
 ) -> Result<post::Model, AppError> {
     let author = users::get_active_by_username(&state.db, username).await?;
-    auth.0.require_self(&author)?;
+    auth.require_self(&author)?;
     service::get_active(&state.db, author.id, post_id).await
 }
 
@@ -83,7 +83,7 @@ impl PostApi {
         body: JsonBody<PostCreate>,
     ) -> Result<Created<PostRead>, Errors<401, 403, 404, 422>> {
         let author = users::get_active_by_username(&state.db, &username).await?;
-        auth.0.require_self(&author)?;
+        auth.require_self(&author)?;
         let post = service::create(&state.db, author.id, body.0).await?;
         Ok(Created(post.into()))
     }
@@ -193,7 +193,7 @@ impl PostApi {
         username: Path<String>,
         id: Path<i32>,
     ) -> Result<Json<Message>, Errors<401, 403, 404, 422>> {
-        auth.0.require_superuser()?;
+        auth.require_superuser()?;
         let author = users::find_any_by_username(&state.db, &username)
             .await?
             .ok_or(AppError::not_found(users::USER_NOT_FOUND))?;

@@ -45,7 +45,7 @@ impl RateLimitApi {
         tier_name: Path<String>,
         body: JsonBody<RateLimitCreate>,
     ) -> Result<Created<RateLimitCreated>, Errors<400, 401, 403, 404, 422>> {
-        auth.0.require_superuser()?;
+        auth.require_superuser()?;
         let tier = tiers::get_by_name(&state.db, &tier_name).await?;
         let rule = service::create(&state.db, tier.id, body.0).await?;
         Ok(Created(rule.into()))
@@ -115,7 +115,7 @@ impl RateLimitApi {
         id: Path<i32>,
         body: JsonBody<RateLimitUpdate>,
     ) -> Result<Json<Message>, Errors<400, 401, 403, 404, 422>> {
-        auth.0.require_superuser()?;
+        auth.require_superuser()?;
         let tier = tiers::get_by_name(&state.db, &tier_name).await?;
         let rule = service::get(&state.db, tier.id, id.0).await?;
         service::update(&state.db, rule, body.0).await?;
@@ -136,7 +136,7 @@ impl RateLimitApi {
         tier_name: Path<String>,
         id: Path<i32>,
     ) -> Result<Json<Message>, Errors<401, 403, 404, 422>> {
-        auth.0.require_superuser()?;
+        auth.require_superuser()?;
         let tier = tiers::get_by_name(&state.db, &tier_name).await?;
         let rule = service::get(&state.db, tier.id, id.0).await?;
         service::delete(&state.db, rule).await?;

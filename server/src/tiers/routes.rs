@@ -36,7 +36,7 @@ impl TierApi {
         auth: BearerAuth,
         body: JsonBody<TierCreate>,
     ) -> Result<Created<TierCreated>, Errors<400, 401, 403, 422>> {
-        auth.0.require_superuser()?;
+        auth.require_superuser()?;
         let tier = service::create(&state.db, body.0).await?;
         Ok(Created(tier.into()))
     }
@@ -87,7 +87,7 @@ impl TierApi {
         name: Path<String>,
         body: JsonBody<TierUpdate>,
     ) -> Result<Json<Message>, Errors<400, 401, 403, 404, 422>> {
-        auth.0.require_superuser()?;
+        auth.require_superuser()?;
         let tier = service::get_by_name(&state.db, &name).await?;
         service::update(&state.db, tier, body.0).await?;
         Ok(Message::json("Tier updated"))
@@ -108,7 +108,7 @@ impl TierApi {
         auth: BearerAuth,
         name: Path<String>,
     ) -> Result<Json<Message>, Errors<400, 401, 403, 404>> {
-        auth.0.require_superuser()?;
+        auth.require_superuser()?;
         let tier = service::get_by_name(&state.db, &name).await?;
         service::delete(&state.db, tier).await?;
         Ok(Message::json("Tier deleted"))

@@ -80,7 +80,7 @@ impl UserApi {
     /// The authenticated user
     #[oai(path = "/user/me", method = "get", operation_id = "read_users_me")]
     async fn read_users_me(&self, auth: BearerAuth) -> Result<Json<UserRead>, Errors<401>> {
-        Ok(Json(auth.0.user.into()))
+        Ok(Json(auth.user.clone().into()))
     }
 
     /// A user by username
@@ -109,7 +109,7 @@ impl UserApi {
         body: JsonBody<UserUpdate>,
     ) -> Result<Json<Message>, Errors<400, 401, 403, 404, 422>> {
         let user = service::get_active_by_username(&state.db, &username).await?;
-        auth.0.require_self(&user)?;
+        auth.require_self(&user)?;
         service::update(&state.db, user, body.0).await?;
         Ok(Message::json("User updated"))
     }
@@ -131,8 +131,8 @@ impl UserApi {
         username: Path<String>,
     ) -> Result<Json<Message>, Errors<401, 403, 404>> {
         let user = service::get_active_by_username(&state.db, &username).await?;
-        auth.0.require_self(&user)?;
-        let claims = &auth.0.claims;
+        auth.require_self(&user)?;
+        let claims = &auth.claims;
         let txn = state.db.begin().await?;
         service::soft_delete(&txn, user).await?;
         revocation::revoke(&txn, &claims.jti, claims.expires_at()).await?;
@@ -153,7 +153,7 @@ impl UserApi {
         auth: BearerAuth,
         username: Path<String>,
     ) -> Result<Json<Message>, Errors<401, 403, 404>> {
-        auth.0.require_superuser()?;
+        auth.require_superuser()?;
         let user = service::find_any_by_username(&state.db, &username)
             .await?
             .ok_or(AppError::not_found(service::USER_NOT_FOUND))?;
@@ -173,7 +173,7 @@ impl UserApi {
         auth: BearerAuth,
         username: Path<String>,
     ) -> Result<Json<UserRateLimits>, Errors<401, 403, 404>> {
-        auth.0.require_superuser()?;
+        auth.require_superuser()?;
         let user = service::get_active_by_username(&state.db, &username).await?;
         let rules = match user.tier_id {
             Some(tier_id) => rate_limits::for_tier(&state.db, tier_id).await?,
@@ -197,7 +197,7 @@ impl UserApi {
         username: Path<String>,
         body: JsonBody<UserTierUpdate>,
     ) -> Result<Json<Message>, Errors<401, 403, 404, 422>> {
-        auth.0.require_superuser()?;
+        auth.require_superuser()?;
         let user = service::get_active_by_username(&state.db, &username).await?;
         let tier = tiers::get_by_id(&state.db, body.0.tier_id).await?;
         let user = service::set_tier(&state.db, user, tier.id).await?;

@@ -362,3 +362,35 @@ async fn tokens_of_a_soft_deleted_user_are_refused() {
     );
     assert_eq!(f.status, StatusCode::UNAUTHORIZED);
 }
+
+/// What Swagger UI's Authorize does with a username and password: the OAuth2 password grant,
+/// with the scope it declares, then the token as a bearer.
+#[tokio::test]
+async fn the_oauth2_password_flow_gets_a_usable_token() {
+    let app = crate::helpers::spawn_app().await;
+    app.signup("ada").await;
+    let response = reqwest::Client::new()
+        .post(app.url("/api/v1/login"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "ada"),
+            ("password", crate::helpers::PASSWORD),
+            ("scope", "api"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let token: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(token["token_type"], "bearer");
+    let me = app.authed(token["access_token"].as_str().unwrap());
+    assert_eq!(
+        me.read_users_me()
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .username,
+        "ada"
+    );
+}

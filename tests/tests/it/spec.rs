@@ -101,6 +101,16 @@ fn protected_operations_declare_bearer_auth_and_401() {
     let scheme = &spec["components"]["securitySchemes"]["BearerAuth"];
     assert_eq!(scheme["type"], "http");
     assert_eq!(scheme["scheme"], "bearer");
+    // Swagger UI's Authorize with a username and password: the OAuth2 password flow on the
+    // login endpoint, with a scope (OpenAPI requires the scopes map).
+    let password = &spec["components"]["securitySchemes"]["OAuth2PasswordBearer"];
+    assert_eq!(password["flows"]["password"]["tokenUrl"], "/api/v1/login");
+    assert!(password["flows"]["password"]["scopes"]["api"].is_string());
+    let me = &spec["paths"]["/api/v1/user/me"]["get"]["security"];
+    assert_eq!(
+        me,
+        &serde_json::json!([{"BearerAuth": []}, {"OAuth2PasswordBearer": []}])
+    );
 }
 
 #[test]
