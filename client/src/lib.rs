@@ -63,6 +63,47 @@ pub fn with_bearer(base_url: &str, token: &str) -> Result<Client, BearerError> {
     Ok(Client::new_with_client(base_url, http))
 }
 
+/// The rate-limit state a limited operation reports in its headers (on successes and on 429s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed in the window.
+    pub limit: u64,
+    /// Requests left in it.
+    pub remaining: u64,
+    /// When the window ends, in Unix epoch seconds.
+    pub reset: u64,
+    /// On a 429: seconds to wait before trying again.
+    pub retry_after: Option<u64>,
+}
+
+impl RateLimit {
+    /// Reads the `X-RateLimit-*` (and `Retry-After`) headers of a response; `None` when the
+    /// operation is not rate limited.
+    ///
+    /// ```no_run
+    /// # async fn example(api: client::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// match api.create_task().message("hello").send().await {
+    ///     Ok(created) => println!("{:?}", client::RateLimit::from_headers(created.headers())),
+    ///     Err(client::Error::ErrorResponse(refused)) if refused.status() == 429 => {
+    ///         let wait = client::RateLimit::from_headers(refused.headers()).and_then(|r| r.retry_after);
+    ///         println!("rate limited; retry in {wait:?} s");
+    ///     }
+    ///     Err(other) => return Err(other.into()),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_headers(headers: &reqwest::header::HeaderMap) -> Option<Self> {
+        let number = |name: &str| headers.get(name)?.to_str().ok()?.parse().ok();
+        Some(Self {
+            limit: number("x-ratelimit-limit")?,
+            remaining: number("x-ratelimit-remaining")?,
+            reset: number("x-ratelimit-reset")?,
+            retry_after: number("retry-after"),
+        })
+    }
+}
+
 #[derive(Debug)]
 pub enum BearerError {
     /// The token has characters a header cannot carry.
