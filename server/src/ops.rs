@@ -37,7 +37,7 @@ impl OpsApi {
         })
     }
 
-    /// Readiness: the database and Redis (when configured) answer
+    /// Readiness: the database and every configured Redis (cache, queue, rate limiter) answer
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self, state: Data<&AppState>) -> Result<Json<Readiness>, Errors<503>> {
         if let Err(err) = state.db.ping().await {
@@ -59,6 +59,10 @@ impl OpsApi {
         }
         if state.queue.kind() == "redis" {
             state.queue.ping().await.map_err(|err| unreachable(&err))?;
+            redis = "ok";
+        }
+        if let Some(pinged) = state.limiter.ping().await {
+            pinged.map_err(|err| unreachable(&err))?;
             redis = "ok";
         }
         Ok(Json(Readiness {

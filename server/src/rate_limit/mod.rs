@@ -442,6 +442,12 @@ impl RateLimiter {
         }
     }
 
+    /// Whether the limiter's Redis answers (`None` without one).
+    pub async fn ping(&self) -> Option<Result<(), store::StoreError>> {
+        let redis = self.0.redis.as_ref()?;
+        Some(redis.ping().await)
+    }
+
     /// After an admin change: reload here, and tell the other instances.
     pub async fn rules_changed(&self) {
         let inner = &self.0;

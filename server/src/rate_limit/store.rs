@@ -149,6 +149,10 @@ impl RedisCounter {
     pub fn new(redis: RedisStore) -> Self {
         Self { redis }
     }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        Ok(self.redis.ping().await?)
+    }
 }
 
 #[async_trait]

@@ -195,3 +195,14 @@ async fn docs_are_off_in_production() {
     // The API itself still serves.
     app.api.health().send().await.expect("health in production");
 }
+
+#[tokio::test]
+async fn ready_is_503_when_the_rate_limiters_own_redis_is_unreachable() {
+    let down = crate::helpers::TestRedis::stopped();
+    let url = down.url();
+    let app = spawn_app_with(&[("REDIS_RATE_LIMIT_URL", url.as_str())]).await;
+    let response = reqwest::get(app.url("/api/v1/ready")).await.unwrap();
+    let (status, body) = raw_json(response).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["detail"], "Redis unreachable");
+}
