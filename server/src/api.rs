@@ -78,6 +78,44 @@ pub fn spec_json() -> String {
     finish_spec(&api_service(&AppInfo::default()).spec())
 }
 
+/// poem-openapi leaves a `Json<T>` success response's description empty (OpenAPI requires
+/// one): it takes the description of the schema it returns.
+fn describe_responses(doc: &mut Value) {
+    let schemas = doc["components"]["schemas"].clone();
+    let responses = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .flat_map(|item| {
+            item.as_object_mut()
+                .into_iter()
+                .flat_map(|ops| ops.values_mut())
+        })
+        .flat_map(|op| {
+            op["responses"]
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|r| r.values_mut())
+        });
+    for response in responses {
+        if response["description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty())
+        {
+            continue;
+        }
+        let described = response["content"]
+            .as_object()
+            .and_then(|content| content.values().next())
+            .and_then(|media| media["schema"]["$ref"].as_str())
+            .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            .and_then(|name| schemas[name]["description"].as_str())
+            .unwrap_or("Success")
+            .to_string();
+        response["description"] = Value::String(described);
+    }
+}
+
 /// Schema names `value` refers to, directly or through other schemas.
 fn referenced_schemas(doc: &Value, value: &Value, found: &mut std::collections::BTreeSet<String>) {
     match value {
@@ -198,6 +236,7 @@ pub fn finish_spec(spec: &str) -> String {
     }
     document_rate_limit_headers(&mut doc);
     require_response_fields(&mut doc);
+    describe_responses(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_string())
 }
 
@@ -219,6 +258,7 @@ mod tests {
             }},
         });
         require_response_fields(&mut doc);
+        describe_responses(&mut doc);
         let schemas = &doc["components"]["schemas"];
         assert_eq!(
             schemas["Out"]["required"],
@@ -242,6 +282,7 @@ mod tests {
         }});
         document_rate_limit_headers(&mut doc);
         require_response_fields(&mut doc);
+        describe_responses(&mut doc);
         for status in ["201", "429"] {
             let headers = &doc["paths"]["/limited"]["post"]["responses"][status]["headers"];
             for (name, _) in crate::rate_limit::HEADERS {

@@ -9,12 +9,14 @@ use crate::{
     state::AppState,
 };
 
+/// The process is alive.
 #[derive(Debug, Object)]
 pub struct Health {
     /// Always `ok`.
     pub status: String,
 }
 
+/// Every dependency answered.
 #[derive(Debug, Object)]
 pub struct Readiness {
     /// `ready`.
@@ -30,6 +32,8 @@ pub struct OpsApi;
 #[OpenApi(tag = "ApiTags::Operations")]
 impl OpsApi {
     /// Liveness: the process is serving requests
+    ///
+    /// Always 200 while the process serves; no dependency is checked.
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> Json<Health> {
         Json(Health {
@@ -38,6 +42,9 @@ impl OpsApi {
     }
 
     /// Readiness: the database and every configured Redis (cache, queue, rate limiter) answer
+    ///
+    /// 503 with the failing dependency named when one does not answer; for load balancers and
+    /// orchestrators.
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self, state: Data<&AppState>) -> Result<Json<Readiness>, Errors<503>> {
         if let Err(err) = state.db.ping().await {

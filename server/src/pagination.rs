@@ -47,6 +47,7 @@ where
     Ok((rows, total))
 }
 
+/// One page of a list, ordered by id.
 #[derive(Debug, Object)]
 pub struct Paginated<T: Type + ParseFromJSON + ToJSON> {
     pub data: Vec<T>,

@@ -41,6 +41,7 @@ fn password_grant(grant_type: &str) -> Result<(), validator::ValidationError> {
         .with_message("grant_type must be \"password\"".into()))
 }
 
+/// The tokens of a successful login (OAuth2 password grant response).
 #[derive(Debug, Object)]
 pub struct Token {
     pub access_token: String,
@@ -49,6 +50,7 @@ pub struct Token {
     pub refresh_token: String,
 }
 
+/// A new access token, from a refresh token.
 #[derive(Debug, Object)]
 pub struct AccessToken {
     pub access_token: String,
@@ -56,11 +58,13 @@ pub struct AccessToken {
     pub token_type: String,
 }
 
+/// The refresh token from `POST /login`.
 #[derive(Debug, Object, Deserialize, Validate)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
+/// Optionally, the refresh token to revoke along with the access token.
 #[derive(Debug, Object, Deserialize, Validate)]
 pub struct LogoutRequest {
     /// Revoked along with the access token when given.
@@ -134,6 +138,9 @@ impl AuthApi {
     }
 
     /// Exchange a refresh token for a new access token
+    ///
+    /// Send the `refresh_token` from `POST /login`. 401 if it is invalid, expired, revoked (by
+    /// logout) or not a refresh token.
     #[oai(
         path = "/refresh",
         method = "post",

@@ -69,6 +69,9 @@ pub struct PostApi;
 #[OpenApi(tag = "ApiTags::Posts")]
 impl PostApi {
     /// Write a post as yourself
+    ///
+    /// Only the user named in the path may, and only as themselves. Invalidates the author's cached
+    /// list pages.
     #[oai(
         path = "/:username/post",
         method = "post",
@@ -89,6 +92,9 @@ impl PostApi {
     }
 
     /// A user's posts, by id (cached 60 s)
+    ///
+    /// Live posts only, ordered by id and paginated. Answers come from the response cache for up to
+    /// 60 s; any write to the author's posts invalidates them.
     #[oai(
         path = "/:username/posts",
         method = "get",
@@ -123,6 +129,9 @@ impl PostApi {
     }
 
     /// One post (cached 1 hour)
+    ///
+    /// The post is looked up under the user named in the path only: another user's post id is 404
+    /// `Post not found`. Cached for an hour, invalidated by every write to it.
     #[oai(
         path = "/:username/post/:id",
         method = "get",
@@ -141,6 +150,9 @@ impl PostApi {
     }
 
     /// Update your own post
+    ///
+    /// Any of `title`, `text`, `media_url` (`null` removes the media). The post must be the
+    /// caller's own and named under the caller: otherwise 403 or 404, never a change.
     #[oai(
         path = "/:username/post/:id",
         method = "patch",
@@ -161,6 +173,8 @@ impl PostApi {
     }
 
     /// Delete your own post (soft delete)
+    ///
+    /// The post is kept, marked deleted, and is no longer listed or read.
     #[oai(
         path = "/:username/post/:id",
         method = "delete",
@@ -180,6 +194,9 @@ impl PostApi {
     }
 
     /// Delete a post from the database (superuser)
+    ///
+    /// A hard delete, soft-deleted posts included; the post must belong to the user named in the
+    /// path.
     #[oai(
         path = "/:username/db_post/:id",
         method = "delete",

@@ -32,6 +32,7 @@ impl From<post::Model> for PostRead {
     }
 }
 
+/// A new post.
 #[derive(Debug, Object, Deserialize, Validate)]
 pub struct PostCreate {
     #[oai(validator(min_length = 2, max_length = 30))]

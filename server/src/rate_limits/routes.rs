@@ -52,6 +52,8 @@ impl RateLimitApi {
     }
 
     /// A tier's rate limits, by id
+    ///
+    /// Paginated with `page` and `items_per_page`; 404 for an unknown tier.
     #[oai(
         path = "/tier/:tier_name/rate_limits",
         method = "get",
@@ -85,6 +87,8 @@ impl RateLimitApi {
     }
 
     /// One rate limit of a tier
+    ///
+    /// 404 `Rate Limit not found` for an unknown id, or another tier's.
     #[oai(
         path = "/tier/:tier_name/rate_limit/:id",
         method = "get",
@@ -101,6 +105,9 @@ impl RateLimitApi {
     }
 
     /// Change a rate limit (superuser)
+    ///
+    /// Any of `path`, `limit`, `period`, `name`. Takes effect on the next request, on every
+    /// instance.
     #[oai(
         path = "/tier/:tier_name/rate_limit/:id",
         method = "patch",
@@ -123,6 +130,8 @@ impl RateLimitApi {
     }
 
     /// Delete a rate limit (superuser)
+    ///
+    /// Users of the tier fall back to the default limits for that path.
     #[oai(
         path = "/tier/:tier_name/rate_limit/:id",
         method = "delete",

@@ -63,6 +63,7 @@ impl From<rate_limit::Model> for RateLimitCreated {
     }
 }
 
+/// A new rate-limit rule for a tier.
 #[derive(Debug, Object, Deserialize, Validate)]
 pub struct RateLimitCreate {
     /// The request path, as sent or sanitised (`/api/v1/tasks/task` or `api_v1_tasks_task`).

@@ -19,12 +19,14 @@ use crate::{
     tasks::jobs::SAMPLE_TASK,
 };
 
+/// The enqueued job.
 #[derive(Debug, Object)]
 pub struct TaskCreated {
     /// The job id, for `GET /tasks/task/{task_id}`.
     pub id: String,
 }
 
+/// Where a job is: waiting, running, or ended (with success or not).
 #[derive(Debug, Clone, Copy, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum TaskStatus {
@@ -92,6 +94,10 @@ pub struct TaskApi;
 #[OpenApi(tag = "ApiTags::Tasks")]
 impl TaskApi {
     /// Enqueue the sample background task (rate limited)
+    ///
+    /// Returns the job id at once; the job runs on a worker and returns `Task <message> is
+    /// complete!`. Rate limited per user (by their tier's rule for this path) or per client
+    /// address; 503 while the queue is unavailable.
     #[oai(
         path = "/tasks/task",
         method = "post",
@@ -118,6 +124,9 @@ impl TaskApi {
     }
 
     /// A task's status, and its result once it ended
+    ///
+    /// `queued`, `in_progress`, `complete` or `failed`. Results are kept for an hour by default,
+    /// then the id answers 404 like an unknown one.
     #[oai(
         path = "/tasks/task/:task_id",
         method = "get",

@@ -29,6 +29,8 @@ pub struct TierApi;
 #[OpenApi(tag = "ApiTags::Tiers")]
 impl TierApi {
     /// Create a tier (superuser)
+    ///
+    /// Tier names are 1 to 50 of a-z, 0-9, `_` and `-`; 400 when the name is taken.
     #[oai(path = "/tier", method = "post", operation_id = "create_tier")]
     async fn create_tier(
         &self,
@@ -42,6 +44,8 @@ impl TierApi {
     }
 
     /// List tiers, by id
+    ///
+    /// Paginated with `page` and `items_per_page`.
     #[oai(path = "/tiers", method = "get", operation_id = "read_tiers")]
     async fn read_tiers(
         &self,
@@ -69,6 +73,8 @@ impl TierApi {
     }
 
     /// A tier by name
+    ///
+    /// 404 `Tier not found` when there is no such tier.
     #[oai(path = "/tier/:name", method = "get", operation_id = "read_tier")]
     async fn read_tier(
         &self,
@@ -79,6 +85,9 @@ impl TierApi {
     }
 
     /// Rename a tier (superuser)
+    ///
+    /// 400 when the new name is taken. Users and rules stay attached (they refer to the tier by
+    /// id).
     #[oai(path = "/tier/:name", method = "patch", operation_id = "patch_tier")]
     async fn patch_tier(
         &self,

@@ -46,6 +46,7 @@ impl From<tier::Model> for TierCreated {
     }
 }
 
+/// A new tier.
 #[derive(Debug, Object, Deserialize, Validate)]
 pub struct TierCreate {
     /// 1 to 50 of a-z, 0-9, `_` and `-`.
@@ -57,6 +58,7 @@ pub struct TierCreate {
     pub name: String,
 }
 
+/// A tier's new name.
 #[derive(Debug, Object, Deserialize, Validate)]
 pub struct TierUpdate {
     #[oai(validator(min_length = 1, max_length = 50, pattern = r"^[a-z0-9_-]+$"))]

@@ -40,6 +40,10 @@ pub struct UserApi;
 #[OpenApi(tag = "ApiTags::Users")]
 impl UserApi {
     /// Sign up
+    ///
+    /// Creates an account with the default profile image. Usernames are lowercase letters and
+    /// digits and may not name a path of this API; the email's domain is stored lowercased. 400
+    /// when the email or username is taken (soft-deleted users keep theirs).
     #[oai(path = "/user", method = "post", operation_id = "create_user")]
     async fn create_user(
         &self,
@@ -51,6 +55,8 @@ impl UserApi {
     }
 
     /// List users (not soft-deleted), by id
+    ///
+    /// Paginated with `page` and `items_per_page`; `has_more` tells whether another page follows.
     #[oai(path = "/users", method = "get", operation_id = "read_users")]
     async fn read_users(
         &self,
@@ -78,12 +84,16 @@ impl UserApi {
     }
 
     /// The authenticated user
+    ///
+    /// The user the access token belongs to.
     #[oai(path = "/user/me", method = "get", operation_id = "read_users_me")]
     async fn read_users_me(&self, auth: BearerAuth) -> Result<Json<UserRead>, Errors<401>> {
         Ok(Json(auth.user.clone().into()))
     }
 
     /// A user by username
+    ///
+    /// 404 `User not found` for an unknown or soft-deleted user.
     #[oai(path = "/user/:username", method = "get", operation_id = "read_user")]
     async fn read_user(
         &self,
@@ -95,6 +105,10 @@ impl UserApi {
     }
 
     /// Update your own profile
+    ///
+    /// Any of `name`, `username`, `email`, `profile_image_url`; only the user themselves may.
+    /// Renaming drops the user's cached posts, so their old path answers 404 at once. Sessions stay
+    /// valid (tokens name the user by id).
     #[oai(
         path = "/user/:username",
         method = "patch",
@@ -141,6 +155,9 @@ impl UserApi {
     }
 
     /// Delete a user and their posts from the database (superuser)
+    ///
+    /// A hard delete, soft-deleted users included, with all their posts, in one transaction; the
+    /// user's cached entries are dropped.
     #[oai(
         path = "/db_user/:username",
         method = "delete",
@@ -162,6 +179,9 @@ impl UserApi {
     }
 
     /// A user with their tier's rate limits (superuser)
+    ///
+    /// The user's public fields plus `tier_rate_limits`, the rules of their tier (empty without a
+    /// tier).
     #[oai(
         path = "/user/:username/rate_limits",
         method = "get",
@@ -184,6 +204,8 @@ impl UserApi {
     }
 
     /// Move a user to a tier (superuser)
+    ///
+    /// Takes effect on the user's next rate-limited request, on every instance.
     #[oai(
         path = "/user/:username/tier",
         method = "patch",

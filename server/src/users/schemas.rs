@@ -35,6 +35,7 @@ impl From<user::Model> for UserRead {
     }
 }
 
+/// A new user.
 #[derive(Debug, Object, Deserialize, Validate)]
 pub struct UserCreate {
     #[oai(validator(min_length = 2, max_length = 30))]
@@ -107,6 +108,7 @@ impl UserRateLimits {
     }
 }
 
+/// The tier to move the user to.
 #[derive(Debug, Object, Deserialize, Validate)]
 pub struct UserTierUpdate {
     /// The id of an existing tier.

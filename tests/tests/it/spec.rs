@@ -138,3 +138,28 @@ fn json_request_bodies_refuse_undeclared_properties() {
     }
     assert!(checked >= 4, "checked {checked} JSON bodies");
 }
+
+#[test]
+fn every_operation_response_and_schema_is_described() {
+    let spec = spec();
+    for (method, path, op) in operations(&spec) {
+        let described = |v: &Value| v.as_str().is_some_and(|d| !d.trim().is_empty());
+        assert!(
+            described(&op["description"]),
+            "{method} {path}: no description"
+        );
+        for (status, response) in op["responses"].as_object().unwrap() {
+            assert!(
+                described(&response["description"]),
+                "{method} {path} {status}: no description"
+            );
+        }
+    }
+    for (name, schema) in spec["components"]["schemas"].as_object().unwrap() {
+        let description = schema["description"].as_str().unwrap_or_default();
+        assert!(
+            !description.trim().is_empty(),
+            "schema {name}: no description"
+        );
+    }
+}
