@@ -398,6 +398,28 @@ mod tests {
         assert!(matches!(err, AppError::Validation(i) if i[0].loc == ["body", "list", "1"]));
     }
 
+    /// The examples the spec shows (and Swagger UI's "Try it out" sends) pass the same checks
+    /// as any request body.
+    #[test]
+    fn every_request_body_example_is_a_valid_body() {
+        use poem_openapi::types::{Example, ToJSON};
+        fn accepted<T: Type + Example + ToJSON + DeserializeOwned + Validate>() {
+            let example = T::example().to_json().expect("an example");
+            if let Err(err) = decode_json::<T>(example.clone()) {
+                panic!("{} example {example} refused: {err:?}", T::name());
+            }
+        }
+        accepted::<crate::users::schemas::UserCreate>();
+        accepted::<crate::users::schemas::UserUpdate>();
+        accepted::<crate::users::schemas::UserTierUpdate>();
+        accepted::<crate::posts::schemas::PostCreate>();
+        accepted::<crate::posts::schemas::PostUpdate>();
+        accepted::<crate::tiers::schemas::TierCreate>();
+        accepted::<crate::tiers::schemas::TierUpdate>();
+        accepted::<crate::rate_limits::schemas::RateLimitCreate>();
+        accepted::<crate::rate_limits::schemas::RateLimitUpdate>();
+    }
+
     #[test]
     fn absent_optional_fields_are_none() {
         let s = decode_json::<Sample>(json!({"name": "ab"})).unwrap();

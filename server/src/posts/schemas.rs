@@ -1,7 +1,10 @@
 //! Request and response bodies of the posts endpoints.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{Object, types::MaybeUndefined};
+use poem_openapi::{
+    Object,
+    types::{Example, MaybeUndefined},
+};
 use serde::Deserialize;
 use validator::{Validate, ValidationError};
 
@@ -34,6 +37,7 @@ impl From<post::Model> for PostRead {
 
 /// A new post.
 #[derive(Debug, Object, Deserialize, Validate)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct PostCreate {
     #[oai(validator(min_length = 2, max_length = 30))]
     #[validate(length(min = 2, max = 30, message = "must be 2 to 30 characters"))]
@@ -51,6 +55,7 @@ pub struct PostCreate {
 /// Any subset of the fields. `media_url: null` removes the media; `null` is refused for the
 /// others.
 #[derive(Debug, Object, Deserialize, Validate)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct PostUpdate {
     #[oai(validator(min_length = 2, max_length = 30))]
     #[serde(default, deserialize_with = "crate::http::body::non_null")]
@@ -72,5 +77,25 @@ fn media_url_change(value: &MaybeUndefined<String>) -> Result<(), ValidationErro
             Err(ValidationError::new("regex").with_message("must be an http(s) or ftp URL".into()))
         }
         _ => Ok(()),
+    }
+}
+
+impl Example for PostCreate {
+    fn example() -> Self {
+        Self {
+            title: "Notes on the Engine".into(),
+            text: "The Analytical Engine weaves algebraic patterns.".into(),
+            media_url: Some("https://example.com/engine.png".into()),
+        }
+    }
+}
+
+impl Example for PostUpdate {
+    fn example() -> Self {
+        Self {
+            title: Some("Notes on the Engine, revised".into()),
+            text: None,
+            media_url: MaybeUndefined::Undefined,
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Request and response bodies of the rate-limit endpoints.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
+use poem_openapi::{Object, types::Example};
 use serde::Deserialize;
 use validator::Validate;
 
@@ -65,6 +65,7 @@ impl From<rate_limit::Model> for RateLimitCreated {
 
 /// A new rate-limit rule for a tier.
 #[derive(Debug, Object, Deserialize, Validate)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct RateLimitCreate {
     /// The request path, as sent or sanitised (`/api/v1/tasks/task` or `api_v1_tasks_task`).
     #[oai(validator(min_length = 1, max_length = 255))]
@@ -90,6 +91,7 @@ pub struct RateLimitCreate {
 
 /// Any subset of the fields; `null` is refused for all of them.
 #[derive(Debug, Object, Deserialize, Validate)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct RateLimitUpdate {
     #[oai(validator(min_length = 1, max_length = 255))]
     #[serde(default, deserialize_with = "crate::http::body::non_null")]
@@ -110,4 +112,26 @@ pub struct RateLimitUpdate {
     #[serde(default, deserialize_with = "crate::http::body::non_null")]
     #[validate(length(min = 1, max = 255, message = "must be 1 to 255 characters"))]
     pub name: Option<String>,
+}
+
+impl Example for RateLimitCreate {
+    fn example() -> Self {
+        Self {
+            path: "api/v1/tasks/task".into(),
+            limit: 10,
+            period: 3600,
+            name: None,
+        }
+    }
+}
+
+impl Example for RateLimitUpdate {
+    fn example() -> Self {
+        Self {
+            path: None,
+            limit: Some(20),
+            period: None,
+            name: None,
+        }
+    }
 }

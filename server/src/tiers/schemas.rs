@@ -1,7 +1,7 @@
 //! Request and response bodies of the tiers endpoints.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
+use poem_openapi::{Object, types::Example};
 use serde::Deserialize;
 use validator::Validate;
 
@@ -48,6 +48,7 @@ impl From<tier::Model> for TierCreated {
 
 /// A new tier.
 #[derive(Debug, Object, Deserialize, Validate)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct TierCreate {
     /// 1 to 50 of a-z, 0-9, `_` and `-`.
     #[oai(validator(min_length = 1, max_length = 50, pattern = r"^[a-z0-9_-]+$"))]
@@ -60,6 +61,7 @@ pub struct TierCreate {
 
 /// A tier's new name.
 #[derive(Debug, Object, Deserialize, Validate)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct TierUpdate {
     #[oai(validator(min_length = 1, max_length = 50, pattern = r"^[a-z0-9_-]+$"))]
     #[serde(default, deserialize_with = "crate::http::body::non_null")]
@@ -68,4 +70,18 @@ pub struct TierUpdate {
         regex(path = *validation::TIER_NAME, message = "must match ^[a-z0-9_-]+$")
     )]
     pub name: Option<String>,
+}
+
+impl Example for TierCreate {
+    fn example() -> Self {
+        Self { name: "pro".into() }
+    }
+}
+
+impl Example for TierUpdate {
+    fn example() -> Self {
+        Self {
+            name: Some("premium".into()),
+        }
+    }
 }

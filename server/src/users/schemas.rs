@@ -1,6 +1,6 @@
 //! Request and response bodies of the users endpoints.
 
-use poem_openapi::Object;
+use poem_openapi::{Object, types::Example};
 use serde::Deserialize;
 use validator::Validate;
 
@@ -37,6 +37,7 @@ impl From<user::Model> for UserRead {
 
 /// A new user.
 #[derive(Debug, Object, Deserialize, Validate)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct UserCreate {
     #[oai(validator(min_length = 2, max_length = 30))]
     #[validate(length(min = 2, max = 30, message = "must be 2 to 30 characters"))]
@@ -58,6 +59,7 @@ pub struct UserCreate {
 
 /// Any subset of the fields; `null` is not accepted for any of them.
 #[derive(Debug, Object, Deserialize, Validate)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct UserUpdate {
     #[oai(validator(min_length = 2, max_length = 30))]
     #[serde(default, deserialize_with = "crate::http::body::non_null")]
@@ -110,7 +112,36 @@ impl UserRateLimits {
 
 /// The tier to move the user to.
 #[derive(Debug, Object, Deserialize, Validate)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct UserTierUpdate {
     /// The id of an existing tier.
     pub tier_id: i32,
+}
+
+impl Example for UserCreate {
+    fn example() -> Self {
+        Self {
+            name: "Ada Lovelace".into(),
+            username: "ada".into(),
+            email: EmailAddress("ada@example.com".into()),
+            password: "correct horse battery".into(),
+        }
+    }
+}
+
+impl Example for UserUpdate {
+    fn example() -> Self {
+        Self {
+            name: Some("Ada King".into()),
+            username: None,
+            email: None,
+            profile_image_url: Some("https://example.com/ada.png".into()),
+        }
+    }
+}
+
+impl Example for UserTierUpdate {
+    fn example() -> Self {
+        Self { tier_id: 1 }
+    }
 }
