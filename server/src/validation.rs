@@ -24,6 +24,16 @@ pub const RESERVED_USERNAMES: &[&str] = &[
     "docs", "me",
 ];
 
+/// A link stored for others to follow (`profile_image_url`, `media_url`): the contract's pattern,
+/// and a URL that really parses with a host (the pattern alone lets `http://[x` through).
+pub fn web_url(value: &str) -> Result<(), ValidationError> {
+    let parses = url::Url::parse(value).is_ok_and(|url| url.host().is_some());
+    if URL.is_match(value) && parses {
+        return Ok(());
+    }
+    Err(ValidationError::new("url").with_message(Cow::Borrowed("must be an http(s) or ftp URL")))
+}
+
 pub fn not_reserved_username(username: &str) -> Result<(), ValidationError> {
     if RESERVED_USERNAMES.contains(&username) {
         return Err(ValidationError::new("reserved")
@@ -126,6 +136,15 @@ mod tests {
         assert!(!URL.is_match("https://"));
         assert!(TIER_NAME.is_match("pro-2_x"));
         assert!(!TIER_NAME.is_match("Pro"));
+    }
+
+    #[test]
+    fn web_urls_match_the_pattern_and_parse() {
+        assert!(web_url("https://example.com/a.png").is_ok());
+        assert!(web_url("ftp://files.example.com/x").is_ok());
+        assert!(web_url("http://[x").is_err(), "an unclosed IPv6 host");
+        assert!(web_url("javascript:alert(1)").is_err());
+        assert!(web_url("https://").is_err());
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub struct PostCreate {
     /// An http(s) or ftp URL; `null` or absent for none.
     #[oai(nullable, validator(pattern = r"^(https?|ftp)://[^\s/$.?#].[^\s]*$"))]
     #[serde(default)]
-    #[validate(regex(path = *validation::URL, message = "must be an http(s) or ftp URL"))]
+    #[validate(custom(function = "validation::web_url"))]
     pub media_url: Option<String>,
 }
 
@@ -73,9 +73,7 @@ pub struct PostUpdate {
 
 fn media_url_change(value: &MaybeUndefined<String>) -> Result<(), ValidationError> {
     match value {
-        MaybeUndefined::Value(url) if !validation::URL.is_match(url) => {
-            Err(ValidationError::new("regex").with_message("must be an http(s) or ftp URL".into()))
-        }
+        MaybeUndefined::Value(url) => validation::web_url(url),
         _ => Ok(()),
     }
 }

@@ -78,7 +78,7 @@ pub struct UserUpdate {
     pub email: Option<EmailAddress>,
     #[oai(validator(pattern = r"^(https?|ftp)://[^\s/$.?#].[^\s]*$"))]
     #[serde(default, deserialize_with = "crate::http::body::non_null")]
-    #[validate(regex(path = *validation::URL, message = "must be an http(s) or ftp URL"))]
+    #[validate(custom(function = "validation::web_url"))]
     pub profile_image_url: Option<String>,
 }
 

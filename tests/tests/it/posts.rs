@@ -140,6 +140,10 @@ async fn create_returns_201_with_the_post_and_checks_who_writes() {
     let token = &alice.token.access_token;
     for (body, field) in [
         (json!({"title": "x", "text": "t"}), "title"),
+        (
+            json!({"title": "ok title", "text": "t", "media_url": "http://[x"}),
+            "media_url",
+        ),
         (json!({"title": "ok title", "text": ""}), "text"),
         (
             json!({"title": "ok title", "text": "x".repeat(63_207)}),
