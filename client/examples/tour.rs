@@ -60,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .read_posts()
             .username(&username)
             .page(page)
-            .items_per_page(2u64)
+            .items_per_page(2)
             .send()
             .await?
             .into_inner();

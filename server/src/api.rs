@@ -1,11 +1,19 @@
 //! The OpenAPI service: every domain's operations under `/api/v1`, and the derived spec.
 
-use poem_openapi::{ContactObject, LicenseObject, OpenApiService, Tags};
-use serde_json::Value;
+use poem_openapi::{
+    ContactObject, LicenseObject, OpenApiService, ServerObject, Tags, types::ToJSON,
+};
+use serde_json::{Value, json};
 
 use crate::{
-    auth::routes::AuthApi, config::AppInfo, ops::OpsApi, posts::routes::PostApi,
-    rate_limits::routes::RateLimitApi, tasks::routes::TaskApi, tiers::routes::TierApi,
+    auth::routes::AuthApi,
+    config::AppInfo,
+    error::{ErrorBody, ErrorExamples},
+    ops::OpsApi,
+    posts::routes::PostApi,
+    rate_limits::routes::RateLimitApi,
+    tasks::routes::TaskApi,
+    tiers::routes::TierApi,
     users::routes::UserApi,
 };
 
@@ -55,6 +63,8 @@ pub fn api_service(info: &AppInfo) -> OpenApiService<Api, ()> {
         &info.version,
     )
     .description(&info.description)
+    // Relative: Swagger UI and generated clients default to wherever the spec was served from.
+    .server(ServerObject::new("/").description("The server this document came from"))
     .url_prefix(API_PREFIX);
     if info.contact_name.is_some() || info.contact_email.is_some() {
         let mut contact = ContactObject::new();
@@ -67,7 +77,11 @@ pub fn api_service(info: &AppInfo) -> OpenApiService<Api, ()> {
         service = service.contact(contact);
     }
     if let Some(license) = &info.license_name {
-        service = service.license(LicenseObject::new(license));
+        let mut license = LicenseObject::new(license);
+        if let Some(url) = &info.license_url {
+            license = license.url(url);
+        }
+        service = service.license(license);
     }
     service
 }
@@ -78,11 +92,9 @@ pub fn spec_json() -> String {
     finish_spec(&api_service(&AppInfo::default()).spec())
 }
 
-/// poem-openapi leaves a `Json<T>` success response's description empty (OpenAPI requires
-/// one): it takes the description of the schema it returns.
-fn describe_responses(doc: &mut Value) {
-    let schemas = doc["components"]["schemas"].clone();
-    let responses = doc["paths"]
+/// Every operation of the document.
+fn operations_mut(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
+    doc["paths"]
         .as_object_mut()
         .into_iter()
         .flat_map(|paths| paths.values_mut())
@@ -91,12 +103,103 @@ fn describe_responses(doc: &mut Value) {
                 .into_iter()
                 .flat_map(|ops| ops.values_mut())
         })
-        .flat_map(|op| {
-            op["responses"]
-                .as_object_mut()
-                .into_iter()
-                .flat_map(|r| r.values_mut())
-        });
+}
+
+/// Operations without a security requirement are public: they say so with `security: []`, so
+/// tools do not read the absence as an oversight.
+fn declare_public_operations(doc: &mut Value) {
+    for operation in operations_mut(doc) {
+        if let Some(operation) = operation.as_object_mut() {
+            operation
+                .entry("security")
+                .or_insert_with(|| Value::Array(vec![]));
+        }
+    }
+}
+
+/// Every error message the domains declare, for the examples of their error responses.
+pub(crate) fn error_catalog() -> Vec<ErrorExamples> {
+    [
+        crate::auth::routes::error_examples(),
+        crate::users::routes::error_examples(),
+        crate::posts::routes::error_examples(),
+        crate::tiers::routes::error_examples(),
+        crate::rate_limits::routes::error_examples(),
+        crate::tasks::routes::error_examples(),
+        crate::ops::error_examples(),
+    ]
+    .concat()
+}
+
+/// Each error response shows the bodies it can carry as named examples: the operation's own
+/// messages, else those every operation answers that status with.
+fn document_error_examples(doc: &mut Value) {
+    let catalog = error_catalog();
+    for operation in operations_mut(doc) {
+        let id = operation["operationId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let Some(responses) = operation["responses"].as_object_mut() else {
+            continue;
+        };
+        for (status, response) in responses.iter_mut() {
+            let Ok(status) = status.parse::<u16>() else {
+                continue;
+            };
+            if status < 400 {
+                continue;
+            }
+            let own = catalog
+                .iter()
+                .find(|entry| entry.operation == id && entry.status == status);
+            let bodies: Vec<ErrorBody> = match own {
+                Some(entry) => entry.bodies.clone(),
+                None => ErrorExamples::common(status),
+            };
+            let examples: serde_json::Map<String, Value> = bodies
+                .iter()
+                .map(|body| {
+                    let summary = match body.detail.to_json() {
+                        Some(Value::String(message)) => message,
+                        _ => "Validation failed".to_string(),
+                    };
+                    let value = json!({ "summary": summary, "value": body.to_json() });
+                    (example_name(&summary), value)
+                })
+                .collect();
+            if examples.is_empty() {
+                continue;
+            }
+            let content = response["content"].as_object_mut().into_iter().flatten();
+            for (_, media) in content {
+                media["examples"] = Value::Object(examples.clone());
+            }
+        }
+    }
+}
+
+/// `User not found` → `user_not_found`.
+fn example_name(summary: &str) -> String {
+    let words: Vec<String> = summary
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .take(6)
+        .map(str::to_ascii_lowercase)
+        .collect();
+    words.join("_")
+}
+
+/// poem-openapi leaves a `Json<T>` success response's description empty (OpenAPI requires
+/// one): it takes the description of the schema it returns.
+fn describe_responses(doc: &mut Value) {
+    let schemas = doc["components"]["schemas"].clone();
+    let responses = operations_mut(doc).flat_map(|op| {
+        op["responses"]
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|r| r.values_mut())
+    });
     for response in responses {
         if response["description"]
             .as_str()
@@ -164,16 +267,7 @@ fn require_response_fields(doc: &mut Value) {
 /// Operations that can answer 429 are rate limited: every one of their responses carries the
 /// limiter's headers.
 fn document_rate_limit_headers(doc: &mut Value) {
-    let operations = doc["paths"]
-        .as_object_mut()
-        .into_iter()
-        .flat_map(|paths| paths.values_mut())
-        .flat_map(|item| {
-            item.as_object_mut()
-                .into_iter()
-                .flat_map(|ops| ops.values_mut())
-        });
-    for operation in operations {
+    for operation in operations_mut(doc) {
         let unmetered = operation["operationId"]
             .as_str()
             .is_some_and(|id| crate::rate_limit::UNMETERED_429.contains(&id));
@@ -235,6 +329,8 @@ pub fn finish_spec(spec: &str) -> String {
         }
     }
     document_rate_limit_headers(&mut doc);
+    document_error_examples(&mut doc);
+    declare_public_operations(&mut doc);
     require_response_fields(&mut doc);
     describe_responses(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_string())
@@ -243,6 +339,36 @@ pub fn finish_spec(spec: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_listed_error_message_belongs_to_a_declared_response() {
+        let doc: Value = serde_json::from_str(&spec_json()).unwrap();
+        let mut declared = std::collections::BTreeSet::new();
+        for item in doc["paths"].as_object().unwrap().values() {
+            for operation in item.as_object().unwrap().values() {
+                for status in operation["responses"].as_object().unwrap().keys() {
+                    declared.insert((operation["operationId"].as_str().unwrap(), status.clone()));
+                }
+            }
+        }
+        for entry in error_catalog() {
+            let key = (entry.operation, entry.status.to_string());
+            assert!(
+                declared.contains(&key),
+                "{key:?} is not a declared response"
+            );
+            assert!(!entry.bodies.is_empty(), "{key:?}");
+        }
+        // Statuses whose message depends on the operation are listed by the operation itself.
+        for (operation, status) in &declared {
+            if ["400", "404", "503"].contains(&status.as_str()) {
+                let listed = error_catalog()
+                    .iter()
+                    .any(|e| e.operation == *operation && e.status.to_string() == *status);
+                assert!(listed, "{operation} {status}: no messages listed");
+            }
+        }
+    }
 
     #[test]
     fn every_property_of_a_response_only_schema_is_required() {

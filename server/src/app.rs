@@ -24,6 +24,7 @@ use crate::{
     db,
     error::AppError,
     http::{
+        docs::DocPages,
         middleware::{RequestPolicy, around_request},
         routes::RouteTable,
     },
@@ -256,17 +257,14 @@ pub fn routes(state: AppState) -> impl Endpoint {
     let mut route = Route::new();
     if state.settings.docs_enabled() {
         let served = spec.clone();
-        route = route
-            .nest("/docs", api.swagger_ui())
-            .nest("/redoc", api.redoc())
-            .at(
-                "/openapi.json",
-                poem::endpoint::make_sync(move |_| {
-                    served
-                        .clone()
-                        .with_content_type("application/json; charset=utf-8")
-                }),
-            );
+        route = DocPages::new(&api, &spec).mount(route).at(
+            "/openapi.json",
+            poem::endpoint::make_sync(move |_| {
+                served
+                    .clone()
+                    .with_content_type("application/json; charset=utf-8")
+            }),
+        );
     }
     let policy = RequestPolicy::new(state.settings.client_cache_max_age, &spec);
     // Browsers ask for it on every page; there is none, and that is not an error.

@@ -133,6 +133,28 @@ pub struct AdminSettings {
     pub password: String,
 }
 
+/// The API's description in the spec (Markdown): what a reader of Swagger UI needs first.
+const API_DESCRIPTION: &str = "\
+Users, posts, JWT auth, tiers with per-tier, per-path rate limits, a response cache and a \
+background task queue.
+
+**Authentication.** `POST /api/v1/login` with a username (or email) and password returns an \
+access token: send it as `Authorization: Bearer <token>`. In Swagger UI, *Authorize* logs in \
+with the password flow. `POST /api/v1/logout` revokes it; `POST /api/v1/refresh` trades the \
+refresh token for a new one.
+
+**Errors** are JSON: `{\"detail\": \"<message>\"}`, or for validation errors (422) a list \
+of `{loc, msg, type}`. Each error response lists its messages as examples.
+
+**Rate limits.** Limited operations answer 429 with `Retry-After` past the limit of the \
+caller's tier for that path, and every response of theirs carries `X-RateLimit-Limit`, \
+`X-RateLimit-Remaining` and `X-RateLimit-Reset`.
+
+**Caching.** Post reads are served from a cache that every write to the post invalidates.
+
+**Lists** take `page` (from 1) and `items_per_page` (1 to 100), and return `{data, \
+total_count, has_more, page, items_per_page}`, ordered by id.";
+
 #[derive(Debug, Clone)]
 pub struct AppInfo {
     pub name: String,
@@ -141,6 +163,7 @@ pub struct AppInfo {
     pub contact_name: Option<String>,
     pub contact_email: Option<String>,
     pub license_name: Option<String>,
+    pub license_url: Option<String>,
 }
 
 impl Default for AppInfo {
@@ -148,13 +171,12 @@ impl Default for AppInfo {
     fn default() -> Self {
         Self {
             name: "Rust API boilerplate".into(),
-            description: "Users, posts, JWT auth, tiers and per-tier rate limits, a response \
-                          cache and a background task queue."
-                .into(),
+            description: API_DESCRIPTION.into(),
             version: env!("CARGO_PKG_VERSION").into(),
             contact_name: None,
             contact_email: None,
             license_name: Some("MIT".into()),
+            license_url: Some("https://opensource.org/licenses/MIT".into()),
         }
     }
 }
@@ -293,6 +315,13 @@ impl Settings {
                 version: env.string("APP_VERSION").unwrap_or(defaults.version),
                 contact_name: env.string("CONTACT_NAME"),
                 contact_email: env.string("CONTACT_EMAIL"),
+                // The default URL belongs to the default licence only.
+                license_url: env
+                    .string("LICENSE_URL")
+                    .or(match env.string("LICENSE_NAME") {
+                        None => defaults.license_url,
+                        Some(_) => None,
+                    }),
                 license_name: env.string("LICENSE_NAME").or(defaults.license_name),
             },
             log_format: env.parse("LOG_FORMAT", LogFormat::Pretty)?,

@@ -18,17 +18,30 @@ use poem_openapi::{
     registry::{
         MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
     },
-    types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
+    types::{Example, ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
 };
 
 /// One problem with the request, in the shape FastAPI clients already parse.
 #[derive(Debug, Clone, PartialEq, Object)]
+#[oai(example)]
 pub struct ValidationIssue {
     /// Where the problem is: `body`, `query` or `path`, then the field names.
     pub loc: Vec<String>,
+    /// What is wrong, for people.
     pub msg: String,
+    /// What is wrong, for programs: `missing`, `value_error`, `json_invalid`, ...
     #[oai(rename = "type")]
     pub kind: String,
+}
+
+impl Example for ValidationIssue {
+    fn example() -> Self {
+        Self::new(
+            ["body", "username"],
+            "must match ^[a-z0-9]+$",
+            "value_error",
+        )
+    }
 }
 
 impl ValidationIssue {
@@ -117,8 +130,19 @@ impl ParseFromJSON for ErrorDetail {
 
 /// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Object)]
+#[oai(example)]
 pub struct ErrorBody {
+    // Described by its schema: poem-openapi would wrap a described reference in `allOf`, which
+    // openapi-python-client refuses for a schema that is not an object.
     pub detail: ErrorDetail,
+}
+
+impl Example for ErrorBody {
+    fn example() -> Self {
+        Self {
+            detail: ErrorDetail::Message("Not Found".into()),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -282,9 +306,13 @@ impl ResponseError for AppError {
     }
 }
 
-/// An operation's error responses for the spec: the statuses it can answer with (plus 500,
-/// which any operation can), each with the one [`ErrorBody`] schema. At run time it is just
-/// the [`AppError`] it wraps.
+/// Statuses every operation can answer with: 422 for a NUL in the URL, which the request
+/// middleware refuses before routing, and 500.
+const ALWAYS_POSSIBLE: [u16; 2] = [422, 500];
+
+/// An operation's error responses for the spec: the statuses it can answer with, plus those any
+/// operation can ([`ALWAYS_POSSIBLE`]), each with the one [`ErrorBody`] schema. At run time it is
+/// just the [`AppError`] it wraps.
 #[derive(Debug)]
 pub struct Errors<
     const A: u16 = 0,
@@ -299,7 +327,7 @@ impl<const A: u16, const B: u16, const C: u16, const D: u16, const E: u16> From<
 {
     fn from(err: AppError) -> Self {
         let status = err.status().as_u16();
-        if status != 500 && ![A, B, C, D, E].contains(&status) {
+        if !ALWAYS_POSSIBLE.contains(&status) && ![A, B, C, D, E].contains(&status) {
             // A bug: clients generated from the spec will not expect this status.
             tracing::error!(status, "answering with a status the spec does not declare");
         }
@@ -349,8 +377,9 @@ impl<const A: u16, const B: u16, const C: u16, const D: u16, const E: u16> ApiRe
     for Errors<A, B, C, D, E>
 {
     fn meta() -> MetaResponses {
-        let mut statuses: Vec<u16> = [A, B, C, D, E, 500]
+        let mut statuses: Vec<u16> = [A, B, C, D, E]
             .into_iter()
+            .chain(ALWAYS_POSSIBLE)
             .filter(|s| *s != 0)
             .collect();
         statuses.sort_unstable();
@@ -366,16 +395,23 @@ impl<const A: u16, const B: u16, const C: u16, const D: u16, const E: u16> ApiRe
                     schema: ErrorBody::schema_ref(),
                 }],
                 headers: match status {
-                    401 => vec![header_meta("WWW-Authenticate", "Always `Bearer`", true)],
+                    401 => vec![header_meta(
+                        "WWW-Authenticate",
+                        "Always `Bearer`",
+                        true,
+                        String::schema_ref(),
+                    )],
                     429 => vec![header_meta(
                         "Retry-After",
                         "Seconds until the rate-limit window resets",
                         true,
+                        i32::schema_ref(),
                     )],
                     503 => vec![header_meta(
                         "Retry-After",
                         "Seconds to wait before retrying, when the server is busy",
                         false,
+                        i32::schema_ref(),
                     )],
                     _ => vec![],
                 },
@@ -389,13 +425,57 @@ impl<const A: u16, const B: u16, const C: u16, const D: u16, const E: u16> ApiRe
     }
 }
 
-fn header_meta(name: &str, description: &str, required: bool) -> MetaHeader {
+/// The messages one operation answers one error status with, shown in the spec as that
+/// response's examples. Each domain lists its own next to its handlers; statuses every operation
+/// answers alike fall back to [`ErrorExamples::common`].
+#[derive(Debug, Clone)]
+pub struct ErrorExamples {
+    pub operation: &'static str,
+    pub status: u16,
+    pub bodies: Vec<ErrorBody>,
+}
+
+impl ErrorExamples {
+    pub fn new(
+        operation: &'static str,
+        status: u16,
+        messages: impl IntoIterator<Item = impl fmt::Display>,
+    ) -> Self {
+        Self {
+            operation,
+            status,
+            bodies: messages
+                .into_iter()
+                .map(|message| ErrorBody {
+                    detail: ErrorDetail::Message(message.to_string()),
+                })
+                .collect(),
+        }
+    }
+
+    /// What any operation that declares `status` answers with, unless it lists its own.
+    pub fn common(status: u16) -> Vec<ErrorBody> {
+        let errors = match status {
+            401 => vec![AppError::NotAuthenticated, AppError::InvalidCredentials],
+            403 => vec![AppError::Forbidden],
+            422 => vec![AppError::validation(ValidationIssue::example())],
+            429 => vec![AppError::RateLimited {
+                retry_after_secs: 1,
+            }],
+            500 => vec![AppError::internal("hidden")],
+            _ => vec![],
+        };
+        errors.iter().map(AppError::body).collect()
+    }
+}
+
+fn header_meta(name: &str, description: &str, required: bool, schema: MetaSchemaRef) -> MetaHeader {
     MetaHeader {
         name: name.to_string(),
         description: Some(description.to_string()),
         required,
         deprecated: false,
-        schema: String::schema_ref(),
+        schema,
     }
 }
 

@@ -27,7 +27,7 @@ pub struct Claims {
 }
 
 impl Claims {
-    pub fn user_id(&self) -> Option<i32> {
+    pub fn user_id(&self) -> Option<i64> {
         self.sub.parse().ok()
     }
 
@@ -77,7 +77,7 @@ impl TokenService {
         })
     }
 
-    pub fn issue(&self, user_id: i32, kind: TokenKind) -> Result<String, TokenError> {
+    pub fn issue(&self, user_id: i64, kind: TokenKind) -> Result<String, TokenError> {
         let ttl = match kind {
             TokenKind::Access => self.access_ttl,
             TokenKind::Refresh => self.refresh_ttl,

@@ -1,7 +1,7 @@
 //! `POST /login`, `POST /logout`, `POST /refresh`.
 
 use poem::{Request, web::Data};
-use poem_openapi::{Object, OpenApi, payload::Json};
+use poem_openapi::{Object, OpenApi, payload::Json, types::Example};
 use sea_orm::TransactionTrait;
 use serde::Deserialize;
 use validator::Validate;
@@ -9,7 +9,7 @@ use validator::Validate;
 use crate::{
     api::ApiTags,
     auth::{BearerAuth, jwt::TokenKind, revocation, security::user_for_token},
-    error::{AppError, Errors},
+    error::{AppError, ErrorExamples, Errors},
     http::{
         body::{FormBody, OptionalJsonBody},
         responses::Message,
@@ -20,17 +20,35 @@ use crate::{
 
 /// The OAuth2 password-grant form. `username` may be the username or the email.
 #[derive(Debug, Object, Deserialize, Validate)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct LoginForm {
     /// Username, or email if it contains `@`.
     pub username: String,
+    /// The user's password.
     pub password: String,
     /// Only `password` is accepted when given.
     #[oai(validator(pattern = "^password$"))]
     #[validate(custom(function = "password_grant"))]
     pub grant_type: Option<String>,
+    /// Accepted for OAuth2 clients, ignored: a token carries no scopes.
     pub scope: Option<String>,
+    /// Accepted for OAuth2 clients, ignored.
     pub client_id: Option<String>,
+    /// Accepted for OAuth2 clients, ignored.
     pub client_secret: Option<String>,
+}
+
+impl Example for LoginForm {
+    fn example() -> Self {
+        Self {
+            username: "ada".into(),
+            password: "correct horse battery".into(),
+            grant_type: Some("password".into()),
+            scope: None,
+            client_id: None,
+            client_secret: None,
+        }
+    }
 }
 
 fn password_grant(grant_type: &str) -> Result<(), validator::ValidationError> {
@@ -41,35 +59,82 @@ fn password_grant(grant_type: &str) -> Result<(), validator::ValidationError> {
         .with_message("grant_type must be \"password\"".into()))
 }
 
+/// Shortened JWTs for the spec's examples (real ones are longer).
+const EXAMPLE_ACCESS_TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.access";
+const EXAMPLE_REFRESH_TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.refresh";
+
 /// The tokens of a successful login (OAuth2 password grant response).
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Token {
+    /// A JWT for the `Authorization: Bearer` header, valid for `ACCESS_TOKEN_EXPIRE_MINUTES`.
     pub access_token: String,
     /// Always `bearer`.
     pub token_type: String,
+    /// A JWT for `POST /refresh`, valid for `REFRESH_TOKEN_EXPIRE_DAYS`.
     pub refresh_token: String,
+}
+
+impl Example for Token {
+    fn example() -> Self {
+        Self {
+            access_token: EXAMPLE_ACCESS_TOKEN.into(),
+            token_type: "bearer".into(),
+            refresh_token: EXAMPLE_REFRESH_TOKEN.into(),
+        }
+    }
 }
 
 /// A new access token, from a refresh token.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct AccessToken {
+    /// A JWT for the `Authorization: Bearer` header.
     pub access_token: String,
     /// Always `bearer`.
     pub token_type: String,
 }
 
+impl Example for AccessToken {
+    fn example() -> Self {
+        Self {
+            access_token: EXAMPLE_ACCESS_TOKEN.into(),
+            token_type: "bearer".into(),
+        }
+    }
+}
+
 /// The refresh token from `POST /login`.
 #[derive(Debug, Object, Deserialize, Validate)]
+#[oai(example)]
 pub struct RefreshRequest {
+    /// The `refresh_token` of a login.
     pub refresh_token: String,
+}
+
+impl Example for RefreshRequest {
+    fn example() -> Self {
+        Self {
+            refresh_token: EXAMPLE_REFRESH_TOKEN.into(),
+        }
+    }
 }
 
 /// Optionally, the refresh token to revoke along with the access token.
 #[derive(Debug, Object, Deserialize, Validate)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct LogoutRequest {
     /// Revoked along with the access token when given.
     #[serde(default, deserialize_with = "crate::http::body::non_null")]
     pub refresh_token: Option<String>,
+}
+
+impl Example for LogoutRequest {
+    fn example() -> Self {
+        Self {
+            refresh_token: Some(EXAMPLE_REFRESH_TOKEN.into()),
+        }
+    }
 }
 
 pub struct AuthApi;
@@ -161,4 +226,17 @@ impl AuthApi {
             token_type: "bearer".into(),
         }))
     }
+}
+
+/// The messages of this domain's errors, for the spec.
+pub(crate) fn error_examples() -> Vec<ErrorExamples> {
+    let busy = AppError::Overloaded {
+        retry_after_secs: 1,
+    };
+    vec![
+        // No token is involved: only bad credentials.
+        ErrorExamples::new("login", 401, [AppError::InvalidCredentials]),
+        ErrorExamples::new("login", 503, [busy]),
+        ErrorExamples::new("refresh_access_token", 401, [AppError::InvalidCredentials]),
+    ]
 }

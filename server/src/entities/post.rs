@@ -4,8 +4,8 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "post")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i32,
-    pub created_by_user_id: i32,
+    pub id: i64,
+    pub created_by_user_id: i64,
     pub title: String,
     pub text: String,
     #[sea_orm(unique)]

@@ -4,8 +4,8 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "rate_limit")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i32,
-    pub tier_id: i32,
+    pub id: i64,
+    pub tier_id: i64,
     #[sea_orm(unique)]
     pub name: String,
     /// Sanitised: no leading or trailing `/`, inner `/` replaced by `_`.

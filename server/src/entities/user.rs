@@ -4,7 +4,7 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "user")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i32,
+    pub id: i64,
     pub name: String,
     #[sea_orm(unique)]
     pub username: String,
@@ -19,7 +19,7 @@ pub struct Model {
     pub deleted_at: Option<DateTimeUtc>,
     pub is_deleted: bool,
     pub is_superuser: bool,
-    pub tier_id: Option<i32>,
+    pub tier_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

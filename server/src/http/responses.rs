@@ -1,17 +1,33 @@
 //! Response shapes shared across domains.
 
+use chrono::{DateTime, Utc};
 use poem::{IntoResponse, Response, http::StatusCode};
 use poem_openapi::{
     ApiResponse, Object,
     payload::Json,
     registry::{MetaResponses, Registry},
-    types::{ParseFromJSON, ToJSON},
+    types::{Example, ParseFromJSON, ToJSON},
 };
 
 /// `{"message": "..."}`: the answer of updates and deletes.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct Message {
+    /// What was done, in words.
     pub message: String,
+}
+
+impl Example for Message {
+    fn example() -> Self {
+        Self {
+            message: "Post updated".into(),
+        }
+    }
+}
+
+/// The one moment every example in the spec shows, so examples agree with each other.
+pub fn example_timestamp() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_796_117_400, 0).unwrap_or_default()
 }
 
 impl Message {

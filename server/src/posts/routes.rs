@@ -12,7 +12,7 @@ use crate::{
     auth::BearerAuth,
     cache_policy,
     entities::post,
-    error::{AppError, Errors},
+    error::{AppError, ErrorExamples, Errors},
     http::{
         body::JsonBody,
         responses::{Created, Message},
@@ -57,7 +57,7 @@ async fn own_post(
     state: &AppState,
     auth: &BearerAuth,
     username: &str,
-    post_id: i32,
+    post_id: i64,
 ) -> Result<post::Model, AppError> {
     let author = users::get_active_by_username(&state.db, username).await?;
     auth.require_self(&author)?;
@@ -110,19 +110,16 @@ impl PostApi {
             default = "pagination::default_page",
             validator(minimum(value = "1"), maximum(value = "2147483647"))
         )]
-        page: Query<u64>,
+        page: Query<i64>,
         /// Page size, 1 to 100
         #[oai(
             default = "pagination::default_items_per_page",
             validator(minimum(value = "1"), maximum(value = "100"))
         )]
-        items_per_page: Query<u64>,
+        items_per_page: Query<i64>,
     ) -> Result<Json<Paginated<PostRead>>, Errors<404, 422>> {
         let author = users::get_active_by_username(&state.db, &username).await?;
-        let request = PageRequest {
-            page: page.0,
-            items_per_page: items_per_page.0,
-        };
+        let request = PageRequest::new(page.0, items_per_page.0);
         let (rows, total) = service::list_active(&state.db, author.id, request).await?;
         let data = rows.into_iter().map(PostRead::from).collect();
         Ok(Json(Paginated::new(data, total, request)))
@@ -142,7 +139,7 @@ impl PostApi {
         &self,
         state: Data<&AppState>,
         username: Path<String>,
-        id: Path<i32>,
+        id: Path<i64>,
     ) -> Result<Json<PostRead>, Errors<404, 422>> {
         let author = users::get_active_by_username(&state.db, &username).await?;
         let post = service::get_active(&state.db, author.id, id.0).await?;
@@ -164,7 +161,7 @@ impl PostApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         username: Path<String>,
-        id: Path<i32>,
+        id: Path<i64>,
         body: JsonBody<PostUpdate>,
     ) -> Result<Json<Message>, Errors<401, 403, 404, 422>> {
         let post = own_post(&state, &auth, &username, id.0).await?;
@@ -186,7 +183,7 @@ impl PostApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         username: Path<String>,
-        id: Path<i32>,
+        id: Path<i64>,
     ) -> Result<Json<Message>, Errors<401, 403, 404, 422>> {
         let post = own_post(&state, &auth, &username, id.0).await?;
         service::soft_delete(&state.db, post).await?;
@@ -208,7 +205,7 @@ impl PostApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         username: Path<String>,
-        id: Path<i32>,
+        id: Path<i64>,
     ) -> Result<Json<Message>, Errors<401, 403, 404, 422>> {
         auth.require_superuser()?;
         let author = users::find_any_by_username(&state.db, &username)
@@ -218,4 +215,21 @@ impl PostApi {
         service::hard_delete(&state.db, post.id).await?;
         Ok(Message::json("Post deleted from the database"))
     }
+}
+
+/// The messages of this domain's errors, for the spec.
+pub(crate) fn error_examples() -> Vec<ErrorExamples> {
+    use {service::POST_NOT_FOUND, users::USER_NOT_FOUND};
+    let mut examples = vec![
+        ErrorExamples::new("create_post", 404, [USER_NOT_FOUND]),
+        ErrorExamples::new("read_posts", 404, [USER_NOT_FOUND]),
+    ];
+    for operation in ["read_post", "patch_post", "erase_post", "erase_db_post"] {
+        examples.push(ErrorExamples::new(
+            operation,
+            404,
+            [USER_NOT_FOUND, POST_NOT_FOUND],
+        ));
+    }
+    examples
 }

@@ -20,8 +20,8 @@ pub const POST_NOT_FOUND: &str = "Post not found";
 /// The owner's live post with that id, or the contract's 404.
 pub async fn get_active(
     db: &impl ConnectionTrait,
-    owner_id: i32,
-    post_id: i32,
+    owner_id: i64,
+    post_id: i64,
 ) -> Result<post::Model, AppError> {
     one_or_404(
         db,
@@ -33,13 +33,13 @@ pub async fn get_active(
 /// The owner's post with that id, soft-deleted or not: for the superuser's purge.
 pub async fn get_any(
     db: &impl ConnectionTrait,
-    owner_id: i32,
-    post_id: i32,
+    owner_id: i64,
+    post_id: i64,
 ) -> Result<post::Model, AppError> {
     one_or_404(db, owned(owner_id, post_id)).await
 }
 
-fn owned(owner_id: i32, post_id: i32) -> Select<Post> {
+fn owned(owner_id: i64, post_id: i64) -> Select<Post> {
     Post::find_by_id(post_id).filter(Column::CreatedByUserId.eq(owner_id))
 }
 
@@ -55,7 +55,7 @@ async fn one_or_404(
 
 pub async fn list_active(
     db: &impl ConnectionTrait,
-    owner_id: i32,
+    owner_id: i64,
     page: PageRequest,
 ) -> Result<(Vec<post::Model>, u64), DbErr> {
     let query = Post::find()
@@ -67,7 +67,7 @@ pub async fn list_active(
 
 pub async fn create(
     db: &impl ConnectionTrait,
-    owner_id: i32,
+    owner_id: i64,
     new: PostCreate,
 ) -> Result<post::Model, DbErr> {
     post::ActiveModel {
@@ -117,7 +117,7 @@ pub async fn soft_delete(db: &impl ConnectionTrait, post: post::Model) -> Result
     Ok(())
 }
 
-pub async fn hard_delete(db: &impl ConnectionTrait, post_id: i32) -> Result<(), DbErr> {
+pub async fn hard_delete(db: &impl ConnectionTrait, post_id: i64) -> Result<(), DbErr> {
     Post::delete_by_id(post_id).exec(db).await?;
     Ok(())
 }

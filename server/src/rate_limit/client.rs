@@ -11,7 +11,7 @@ use crate::{
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Client {
-    User(i32),
+    User(i64),
     /// Anonymous, by address; `None` when the connection has no IP (a test transport).
     Address(Option<IpAddr>),
 }

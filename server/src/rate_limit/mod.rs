@@ -129,7 +129,7 @@ struct Inner {
     rules: RuleBook,
     defaults: Rule,
     /// User and path pairs warned about running on the defaults, for one default period.
-    warned: Cache<(i32, String), ()>,
+    warned: Cache<(i64, String), ()>,
     trusted_proxies: Vec<Cidr>,
     tokens: TokenService,
     routes: Arc<RouteTable>,

@@ -23,7 +23,7 @@ pub struct Rule {
 #[derive(Default)]
 struct Loaded {
     /// (tier id, sanitised path or template) → rule.
-    rules: Arc<HashMap<(i32, String), Rule>>,
+    rules: Arc<HashMap<(i64, String), Rule>>,
     /// The Redis rules version these rules reflect; `None` before Redis told one.
     version: Option<String>,
     ready: bool,
@@ -35,7 +35,7 @@ pub struct RuleBook {
     reloading: tokio::sync::Mutex<()>,
     /// User id → tier id, so a request costs no query; dropped with every reload, since a
     /// tier change is a rules change.
-    user_tiers: Cache<i32, Option<i32>>,
+    user_tiers: Cache<i64, Option<i64>>,
 }
 
 impl RuleBook {
@@ -95,16 +95,16 @@ impl RuleBook {
         Ok(())
     }
 
-    pub fn rule(&self, tier_id: i32, path: &str) -> Option<Rule> {
+    pub fn rule(&self, tier_id: i64, path: &str) -> Option<Rule> {
         self.read().rules.get(&(tier_id, path.to_string())).copied()
     }
 
     /// The tier of a live user, from memory when it can.
-    pub async fn tier_of(&self, user_id: i32) -> Result<Option<i32>, DbErr> {
+    pub async fn tier_of(&self, user_id: i64) -> Result<Option<i64>, DbErr> {
         if let Some(tier) = self.user_tiers.get(&user_id) {
             return Ok(tier);
         }
-        let tier: Option<Option<i32>> = user::Entity::find_by_id(user_id)
+        let tier: Option<Option<i64>> = user::Entity::find_by_id(user_id)
             .filter(user::Column::IsDeleted.eq(false))
             .select_only()
             .column(user::Column::TierId)

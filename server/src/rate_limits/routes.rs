@@ -10,7 +10,7 @@ use poem_openapi::{
 use crate::{
     api::ApiTags,
     auth::BearerAuth,
-    error::Errors,
+    error::{ErrorExamples, Errors},
     http::{
         body::JsonBody,
         responses::{Created, Message},
@@ -68,19 +68,16 @@ impl RateLimitApi {
             default = "pagination::default_page",
             validator(minimum(value = "1"), maximum(value = "2147483647"))
         )]
-        page: Query<u64>,
+        page: Query<i64>,
         /// Page size, 1 to 100
         #[oai(
             default = "pagination::default_items_per_page",
             validator(minimum(value = "1"), maximum(value = "100"))
         )]
-        items_per_page: Query<u64>,
+        items_per_page: Query<i64>,
     ) -> Result<Json<Paginated<RateLimitRead>>, Errors<404, 422>> {
         let tier = tiers::get_by_name(&state.db, &tier_name).await?;
-        let request = PageRequest {
-            page: page.0,
-            items_per_page: items_per_page.0,
-        };
+        let request = PageRequest::new(page.0, items_per_page.0);
         let (rows, total) = service::list(&state.db, tier.id, request).await?;
         let data = rows.into_iter().map(RateLimitRead::from).collect();
         Ok(Json(Paginated::new(data, total, request)))
@@ -98,7 +95,7 @@ impl RateLimitApi {
         &self,
         state: Data<&AppState>,
         tier_name: Path<String>,
-        id: Path<i32>,
+        id: Path<i64>,
     ) -> Result<Json<RateLimitRead>, Errors<404, 422>> {
         let tier = tiers::get_by_name(&state.db, &tier_name).await?;
         Ok(Json(service::get(&state.db, tier.id, id.0).await?.into()))
@@ -119,7 +116,7 @@ impl RateLimitApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         tier_name: Path<String>,
-        id: Path<i32>,
+        id: Path<i64>,
         body: JsonBody<RateLimitUpdate>,
     ) -> Result<Json<Message>, Errors<400, 401, 403, 404, 422>> {
         auth.require_superuser()?;
@@ -143,7 +140,7 @@ impl RateLimitApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         tier_name: Path<String>,
-        id: Path<i32>,
+        id: Path<i64>,
     ) -> Result<Json<Message>, Errors<401, 403, 404, 422>> {
         auth.require_superuser()?;
         let tier = tiers::get_by_name(&state.db, &tier_name).await?;
@@ -151,4 +148,33 @@ impl RateLimitApi {
         service::delete(&state.db, rule).await?;
         Ok(Message::json("Rate Limit deleted"))
     }
+}
+
+/// The messages of this domain's errors, for the spec.
+pub(crate) fn error_examples() -> Vec<ErrorExamples> {
+    use {
+        service::{NAME_TAKEN, PATH_TAKEN, RATE_LIMIT_NOT_FOUND},
+        tiers::TIER_NOT_FOUND,
+    };
+    vec![
+        ErrorExamples::new("create_rate_limit", 400, [NAME_TAKEN, PATH_TAKEN]),
+        ErrorExamples::new("create_rate_limit", 404, [TIER_NOT_FOUND]),
+        ErrorExamples::new("read_rate_limits", 404, [TIER_NOT_FOUND]),
+        ErrorExamples::new(
+            "read_rate_limit",
+            404,
+            [TIER_NOT_FOUND, RATE_LIMIT_NOT_FOUND],
+        ),
+        ErrorExamples::new("patch_rate_limit", 400, [NAME_TAKEN, PATH_TAKEN]),
+        ErrorExamples::new(
+            "patch_rate_limit",
+            404,
+            [TIER_NOT_FOUND, RATE_LIMIT_NOT_FOUND],
+        ),
+        ErrorExamples::new(
+            "erase_rate_limit",
+            404,
+            [TIER_NOT_FOUND, RATE_LIMIT_NOT_FOUND],
+        ),
+    ]
 }

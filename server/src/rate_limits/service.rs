@@ -17,8 +17,8 @@ use crate::{
 };
 
 pub const RATE_LIMIT_NOT_FOUND: &str = "Rate Limit not found";
-const NAME_TAKEN: &str = "Rate Limit Name not available";
-const PATH_TAKEN: &str = "There is already a rate limit for this path";
+pub(crate) const NAME_TAKEN: &str = "Rate Limit Name not available";
+pub(crate) const PATH_TAKEN: &str = "There is already a rate limit for this path";
 
 /// The stored form of a path: no `/` at either end, inner `/` as `_`
 /// (`/api/v1/tasks/task/` → `api_v1_tasks_task`).
@@ -37,8 +37,8 @@ pub fn path_not_empty(path: &str) -> Result<(), ValidationError> {
 /// The tier's rule with that id (another tier's is not found), or the contract's 404.
 pub async fn get(
     db: &impl ConnectionTrait,
-    tier_id: i32,
-    id: i32,
+    tier_id: i64,
+    id: i64,
 ) -> Result<rate_limit::Model, AppError> {
     RateLimit::find_by_id(id)
         .filter(Column::TierId.eq(tier_id))
@@ -49,7 +49,7 @@ pub async fn get(
 
 pub async fn list(
     db: &impl ConnectionTrait,
-    tier_id: i32,
+    tier_id: i64,
     page: PageRequest,
 ) -> Result<(Vec<rate_limit::Model>, u64), DbErr> {
     let query = RateLimit::find()
@@ -61,7 +61,7 @@ pub async fn list(
 /// Every rule of a tier, by id.
 pub async fn for_tier(
     db: &impl ConnectionTrait,
-    tier_id: i32,
+    tier_id: i64,
 ) -> Result<Vec<rate_limit::Model>, DbErr> {
     RateLimit::find()
         .filter(Column::TierId.eq(tier_id))
@@ -78,7 +78,7 @@ async fn name_taken(db: &impl ConnectionTrait, name: &str) -> Result<bool, DbErr
         > 0)
 }
 
-async fn path_taken(db: &impl ConnectionTrait, tier_id: i32, path: &str) -> Result<bool, DbErr> {
+async fn path_taken(db: &impl ConnectionTrait, tier_id: i64, path: &str) -> Result<bool, DbErr> {
     let rules = RateLimit::find()
         .filter(Column::TierId.eq(tier_id))
         .filter(Column::Path.eq(path));
@@ -98,7 +98,7 @@ fn on_unique_violation(err: DbErr) -> AppError {
 
 pub async fn create(
     db: &impl ConnectionTrait,
-    tier_id: i32,
+    tier_id: i64,
     new: RateLimitCreate,
 ) -> Result<rate_limit::Model, AppError> {
     let path = sanitize_path(&new.path);

@@ -6,24 +6,36 @@ use poem_openapi::{
     Enum, Object, OpenApi,
     param::{Path, Query},
     payload::Json,
+    types::Example,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::{
     api::ApiTags,
-    error::{AppError, Errors},
-    http::responses::Created,
+    error::{AppError, ErrorExamples, Errors},
+    http::responses::{Created, example_timestamp},
     queue::{JobInfo, JobStatus},
     rate_limit::rate_limited,
     state::AppState,
     tasks::jobs::SAMPLE_TASK,
 };
 
+const EXAMPLE_JOB_ID: &str = "8f14e45fceea167a5a36dedd4bea2543";
+
 /// The enqueued job.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct TaskCreated {
     /// The job id, for `GET /tasks/task/{task_id}`.
     pub id: String,
+}
+
+impl Example for TaskCreated {
+    fn example() -> Self {
+        Self {
+            id: EXAMPLE_JOB_ID.into(),
+        }
+    }
 }
 
 /// Where a job is: waiting, running, or ended (with success or not).
@@ -38,26 +50,50 @@ pub enum TaskStatus {
 
 /// A job and, once it ended, its outcome.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct TaskInfo {
+    /// The job id.
     pub id: String,
     /// The job function's name.
     pub function: String,
-    /// Its arguments.
+    /// Its arguments, as a JSON array.
     pub args: Value,
+    // Described by its schema (see `ErrorBody::detail`).
     pub status: TaskStatus,
+    /// When the job was enqueued (UTC).
     pub enqueue_time: DateTime<Utc>,
-    /// When the latest try started.
+    /// When the latest try started; `null` while queued.
     #[oai(nullable)]
     pub start_time: Option<DateTime<Utc>>,
+    /// When the job ended; `null` until then.
     #[oai(nullable)]
     pub finish_time: Option<DateTime<Utc>>,
+    /// Whether the job succeeded; `null` until it ends.
     #[oai(nullable)]
     pub success: Option<bool>,
-    /// The function's result, or the error of a failed job.
-    #[oai(nullable)]
-    pub result: Option<Value>,
+    /// The function's result, or the error of a failed job; `null` until the job ends. Any JSON
+    /// value, so the schema has no type.
+    pub result: Value,
     /// Tries so far, this one included.
-    pub job_try: u32,
+    pub job_try: i32,
+}
+
+impl Example for TaskInfo {
+    fn example() -> Self {
+        let enqueued = example_timestamp();
+        Self {
+            id: EXAMPLE_JOB_ID.into(),
+            function: SAMPLE_TASK.into(),
+            args: json!(["hello"]),
+            status: TaskStatus::Complete,
+            enqueue_time: enqueued,
+            start_time: Some(enqueued + chrono::Duration::milliseconds(12)),
+            finish_time: Some(enqueued + chrono::Duration::milliseconds(5020)),
+            success: Some(true),
+            result: json!("Task hello is complete!"),
+            job_try: 1,
+        }
+    }
 }
 
 fn time(ms: i64) -> DateTime<Utc> {
@@ -80,8 +116,8 @@ impl From<JobInfo> for TaskInfo {
             start_time: job.start_time.map(time),
             finish_time: job.finish_time.map(time),
             success: job.success,
-            result: job.result,
-            job_try: job.job_try,
+            result: job.result.unwrap_or(Value::Null),
+            job_try: i32::try_from(job.job_try).unwrap_or(i32::MAX),
         }
     }
 }
@@ -148,4 +184,13 @@ impl TaskApi {
         let info = info.ok_or(AppError::not_found(TASK_NOT_FOUND))?;
         Ok(Json(info.into()))
     }
+}
+
+/// The messages of this domain's errors, for the spec.
+pub(crate) fn error_examples() -> Vec<ErrorExamples> {
+    vec![
+        ErrorExamples::new("create_task", 503, [QUEUE_UNAVAILABLE]),
+        ErrorExamples::new("read_task", 404, [TASK_NOT_FOUND]),
+        ErrorExamples::new("read_task", 503, [QUEUE_UNAVAILABLE]),
+    ]
 }

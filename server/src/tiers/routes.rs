@@ -10,7 +10,7 @@ use poem_openapi::{
 use crate::{
     api::ApiTags,
     auth::BearerAuth,
-    error::Errors,
+    error::{ErrorExamples, Errors},
     http::{
         body::JsonBody,
         responses::{Created, Message},
@@ -55,18 +55,15 @@ impl TierApi {
             default = "pagination::default_page",
             validator(minimum(value = "1"), maximum(value = "2147483647"))
         )]
-        page: Query<u64>,
+        page: Query<i64>,
         /// Page size, 1 to 100
         #[oai(
             default = "pagination::default_items_per_page",
             validator(minimum(value = "1"), maximum(value = "100"))
         )]
-        items_per_page: Query<u64>,
+        items_per_page: Query<i64>,
     ) -> Result<Json<Paginated<TierRead>>, Errors<422>> {
-        let request = PageRequest {
-            page: page.0,
-            items_per_page: items_per_page.0,
-        };
+        let request = PageRequest::new(page.0, items_per_page.0);
         let (rows, total) = service::list(&state.db, request).await?;
         let data = rows.into_iter().map(TierRead::from).collect();
         Ok(Json(Paginated::new(data, total, request)))
@@ -122,4 +119,17 @@ impl TierApi {
         service::delete(&state.db, tier).await?;
         Ok(Message::json("Tier deleted"))
     }
+}
+
+/// The messages of this domain's errors, for the spec.
+pub(crate) fn error_examples() -> Vec<ErrorExamples> {
+    use service::{NAME_TAKEN, TIER_IN_USE, TIER_NOT_FOUND};
+    vec![
+        ErrorExamples::new("create_tier", 400, [NAME_TAKEN]),
+        ErrorExamples::new("read_tier", 404, [TIER_NOT_FOUND]),
+        ErrorExamples::new("patch_tier", 400, [NAME_TAKEN]),
+        ErrorExamples::new("patch_tier", 404, [TIER_NOT_FOUND]),
+        ErrorExamples::new("erase_tier", 400, [TIER_IN_USE]),
+        ErrorExamples::new("erase_tier", 404, [TIER_NOT_FOUND]),
+    ]
 }

@@ -5,24 +5,54 @@ use poem_openapi::{Object, types::Example};
 use serde::Deserialize;
 use validator::Validate;
 
-use crate::{entities::tier, validation};
+use crate::{entities::tier, http::responses::example_timestamp, validation};
 
 /// A tier as lists and reads show it.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct TierRead {
+    /// Unique name, used in paths (`/tier/{name}`).
     pub name: String,
-    pub id: i32,
+    /// The tier's id, which `PATCH /user/{username}/tier` takes.
+    pub id: i64,
+    /// When the tier was created (UTC).
     pub created_at: DateTime<Utc>,
 }
 
 /// A tier as its creation returns it.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct TierCreated {
-    pub id: i32,
+    /// The tier's id, which `PATCH /user/{username}/tier` takes.
+    pub id: i64,
+    /// Unique name, used in paths (`/tier/{name}`).
     pub name: String,
+    /// When the tier was created (UTC).
     pub created_at: DateTime<Utc>,
+    /// When the tier was last changed; `null` until then.
     #[oai(nullable)]
     pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl Example for TierRead {
+    fn example() -> Self {
+        Self {
+            name: "pro".into(),
+            id: 1,
+            created_at: example_timestamp(),
+        }
+    }
+}
+
+impl Example for TierCreated {
+    fn example() -> Self {
+        Self {
+            id: 1,
+            name: "pro".into(),
+            created_at: example_timestamp(),
+            updated_at: None,
+        }
+    }
 }
 
 impl From<tier::Model> for TierRead {
@@ -63,6 +93,7 @@ pub struct TierCreate {
 #[derive(Debug, Object, Deserialize, Validate)]
 #[oai(example, skip_serializing_if_is_none)]
 pub struct TierUpdate {
+    /// A new unique name: 1 to 50 of a-z, 0-9, `_` and `-`.
     #[oai(validator(min_length = 1, max_length = 50, pattern = r"^[a-z0-9_-]+$"))]
     #[serde(default, deserialize_with = "crate::http::body::non_null")]
     #[validate(

@@ -18,8 +18,9 @@ use crate::{
 };
 
 pub const TIER_NOT_FOUND: &str = "Tier not found";
-const NAME_TAKEN: &str = "Tier Name not available";
-const TIER_IN_USE: &str = "Tier has users assigned to it: move them to another tier first";
+pub(crate) const NAME_TAKEN: &str = "Tier Name not available";
+pub(crate) const TIER_IN_USE: &str =
+    "Tier has users assigned to it: move them to another tier first";
 
 pub async fn find_by_name(
     db: &impl ConnectionTrait,
@@ -35,7 +36,7 @@ pub async fn get_by_name(db: &impl ConnectionTrait, name: &str) -> Result<tier::
         .ok_or(AppError::not_found(TIER_NOT_FOUND))
 }
 
-pub async fn get_by_id(db: &impl ConnectionTrait, id: i32) -> Result<tier::Model, AppError> {
+pub async fn get_by_id(db: &impl ConnectionTrait, id: i64) -> Result<tier::Model, AppError> {
     Tier::find_by_id(id)
         .one(db)
         .await?

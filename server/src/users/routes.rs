@@ -12,7 +12,7 @@ use crate::{
     api::ApiTags,
     auth::{BearerAuth, revocation},
     cache_policy,
-    error::{AppError, Errors},
+    error::{AppError, ErrorExamples, Errors},
     http::{
         body::JsonBody,
         responses::{Created, Message},
@@ -66,18 +66,15 @@ impl UserApi {
             default = "pagination::default_page",
             validator(minimum(value = "1"), maximum(value = "2147483647"))
         )]
-        page: Query<u64>,
+        page: Query<i64>,
         /// Page size, 1 to 100
         #[oai(
             default = "pagination::default_items_per_page",
             validator(minimum(value = "1"), maximum(value = "100"))
         )]
-        items_per_page: Query<u64>,
+        items_per_page: Query<i64>,
     ) -> Result<Json<Paginated<UserRead>>, Errors<422>> {
-        let request = PageRequest {
-            page: page.0,
-            items_per_page: items_per_page.0,
-        };
+        let request = PageRequest::new(page.0, items_per_page.0);
         let (rows, total) = service::list_active(&state.db, request).await?;
         let data = rows.into_iter().map(UserRead::from).collect();
         Ok(Json(Paginated::new(data, total, request)))
@@ -225,4 +222,32 @@ impl UserApi {
         let user = service::set_tier(&state.db, user, tier.id).await?;
         Ok(Message::json(format!("User {} Tier updated", user.name)))
     }
+}
+
+/// The messages of this domain's errors, for the spec.
+pub(crate) fn error_examples() -> Vec<ErrorExamples> {
+    use service::{EMAIL_TAKEN, USER_NOT_FOUND, USERNAME_TAKEN};
+    let busy = AppError::Overloaded {
+        retry_after_secs: 1,
+    };
+    let mut examples = vec![
+        ErrorExamples::new("create_user", 400, [EMAIL_TAKEN, USERNAME_TAKEN]),
+        ErrorExamples::new("create_user", 503, [busy]),
+        ErrorExamples::new("patch_user", 400, [EMAIL_TAKEN, USERNAME_TAKEN]),
+        ErrorExamples::new(
+            "patch_user_tier",
+            404,
+            [USER_NOT_FOUND, tiers::TIER_NOT_FOUND],
+        ),
+    ];
+    for operation in [
+        "read_user",
+        "patch_user",
+        "erase_user",
+        "erase_db_user",
+        "read_user_rate_limits",
+    ] {
+        examples.push(ErrorExamples::new(operation, 404, [USER_NOT_FOUND]));
+    }
+    examples
 }

@@ -6,20 +6,53 @@ use validator::Validate;
 
 use crate::{
     entities::user,
+    http::responses::example_timestamp,
     rate_limits::schemas::RateLimitRead,
     validation::{self, EmailAddress},
 };
 
 /// A user as the API shows it: never the password hash.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct UserRead {
-    pub id: i32,
+    /// The user's id.
+    pub id: i64,
+    /// The id of the user's tier; `null` for none (the default rate limits apply).
     #[oai(nullable)]
-    pub tier_id: Option<i32>,
+    pub tier_id: Option<i64>,
+    /// Display name.
     pub name: String,
+    /// Unique handle, used in paths (`/user/{username}`).
     pub username: String,
+    /// Unique email address (the domain lowercased).
     pub email: String,
+    /// Link to the profile picture; a placeholder until the user sets one.
     pub profile_image_url: String,
+}
+
+impl Example for UserRead {
+    fn example() -> Self {
+        example_user().into()
+    }
+}
+
+/// The user the spec's examples show.
+fn example_user() -> user::Model {
+    user::Model {
+        id: 1,
+        name: "Ada Lovelace".into(),
+        username: "ada".into(),
+        email: "ada@example.com".into(),
+        hashed_password: String::new(),
+        profile_image_url: "https://www.profileimageurl.com".into(),
+        uuid: uuid::Uuid::nil(),
+        created_at: example_timestamp(),
+        updated_at: None,
+        deleted_at: None,
+        is_deleted: false,
+        is_superuser: false,
+        tier_id: Some(1),
+    }
 }
 
 impl From<user::Model> for UserRead {
@@ -39,6 +72,7 @@ impl From<user::Model> for UserRead {
 #[derive(Debug, Object, Deserialize, Validate)]
 #[oai(example, skip_serializing_if_is_none)]
 pub struct UserCreate {
+    /// Display name, 2 to 30 characters.
     #[oai(validator(min_length = 2, max_length = 30))]
     #[validate(length(min = 2, max = 30, message = "must be 2 to 30 characters"))]
     pub name: String,
@@ -50,8 +84,10 @@ pub struct UserCreate {
         custom(function = "validation::not_reserved_username")
     )]
     pub username: String,
+    /// A valid address of at most 50 characters, not registered yet.
     #[validate(custom(function = "validation::email_address"))]
     pub email: EmailAddress,
+    /// 8 to 128 characters; stored only as an argon2 hash.
     #[oai(validator(min_length = 8, max_length = 128))]
     #[validate(length(min = 8, max = 128, message = "must be 8 to 128 characters"))]
     pub password: String,
@@ -61,10 +97,12 @@ pub struct UserCreate {
 #[derive(Debug, Object, Deserialize, Validate)]
 #[oai(example, skip_serializing_if_is_none)]
 pub struct UserUpdate {
+    /// Display name, 2 to 30 characters.
     #[oai(validator(min_length = 2, max_length = 30))]
     #[serde(default, deserialize_with = "crate::http::body::non_null")]
     #[validate(length(min = 2, max = 30, message = "must be 2 to 30 characters"))]
     pub name: Option<String>,
+    /// A new handle: lowercase letters and digits, not taken.
     #[oai(validator(min_length = 2, max_length = 20, pattern = r"^[a-z0-9]+$"))]
     #[serde(default, deserialize_with = "crate::http::body::non_null")]
     #[validate(
@@ -73,9 +111,11 @@ pub struct UserUpdate {
         custom(function = "validation::not_reserved_username")
     )]
     pub username: Option<String>,
+    /// A new address, not registered yet.
     #[serde(default, deserialize_with = "crate::http::body::non_null")]
     #[validate(custom(function = "validation::email_address"))]
     pub email: Option<EmailAddress>,
+    /// An http(s) or ftp URL of the profile picture.
     #[oai(validator(pattern = r"^(https?|ftp)://[^\s/$.?#].[^\s]*$"))]
     #[serde(default, deserialize_with = "crate::http::body::non_null")]
     #[validate(custom(function = "validation::web_url"))]
@@ -84,15 +124,29 @@ pub struct UserUpdate {
 
 /// A user with the rate limits of their tier (none without a tier).
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct UserRateLimits {
-    pub id: i32,
+    /// The user's id.
+    pub id: i64,
+    /// The id of the user's tier; `null` for none.
     #[oai(nullable)]
-    pub tier_id: Option<i32>,
+    pub tier_id: Option<i64>,
+    /// Display name.
     pub name: String,
+    /// Unique handle.
     pub username: String,
+    /// Unique email address.
     pub email: String,
+    /// Link to the profile picture.
     pub profile_image_url: String,
+    /// Every rule of the user's tier; paths without a rule get the default limit.
     pub tier_rate_limits: Vec<RateLimitRead>,
+}
+
+impl Example for UserRateLimits {
+    fn example() -> Self {
+        Self::new(example_user(), vec![RateLimitRead::example()])
+    }
 }
 
 impl UserRateLimits {
@@ -115,7 +169,7 @@ impl UserRateLimits {
 #[oai(example, skip_serializing_if_is_none)]
 pub struct UserTierUpdate {
     /// The id of an existing tier.
-    pub tier_id: i32,
+    pub tier_id: i64,
 }
 
 impl Example for UserCreate {

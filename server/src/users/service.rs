@@ -21,12 +21,12 @@ use crate::{
 pub const DEFAULT_PROFILE_IMAGE_URL: &str = "https://profileimageurl.com";
 
 pub const USER_NOT_FOUND: &str = "User not found";
-const EMAIL_TAKEN: &str = "Email is already registered";
-const USERNAME_TAKEN: &str = "Username not available";
+pub(crate) const EMAIL_TAKEN: &str = "Email is already registered";
+pub(crate) const USERNAME_TAKEN: &str = "Username not available";
 
 pub async fn find_active_by_id(
     db: &impl ConnectionTrait,
-    id: i32,
+    id: i64,
 ) -> Result<Option<user::Model>, DbErr> {
     User::find_by_id(id)
         .filter(Column::IsDeleted.eq(false))
@@ -204,7 +204,7 @@ pub async fn soft_delete(db: &impl ConnectionTrait, user: user::Model) -> Result
 }
 
 /// Removes the user and their posts, all or nothing.
-pub async fn hard_delete<C>(db: &C, user_id: i32) -> Result<(), DbErr>
+pub async fn hard_delete<C>(db: &C, user_id: i64) -> Result<(), DbErr>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -220,7 +220,7 @@ where
 pub async fn set_tier(
     db: &impl ConnectionTrait,
     user: user::Model,
-    tier_id: i32,
+    tier_id: i64,
 ) -> Result<user::Model, DbErr> {
     let mut row: user::ActiveModel = user.into();
     row.tier_id = Set(Some(tier_id));

@@ -24,7 +24,7 @@ async fn list_titles(app: &TestApp, username: &str) -> Vec<String> {
         .collect()
 }
 
-async fn post_title(app: &TestApp, username: &str, id: i32) -> String {
+async fn post_title(app: &TestApp, username: &str, id: i64) -> String {
     let post = read_post(app, username, id).await.expect("a post");
     post.into_inner().title
 }
@@ -54,7 +54,7 @@ async fn reads_are_served_from_the_cache_until_a_write_invalidates_them() {
         .api
         .read_posts()
         .username("alice")
-        .items_per_page(5u64)
+        .items_per_page(5)
         .send()
         .await;
     assert_eq!(other.unwrap().into_inner().data[0].title, "Changed behind");

@@ -27,7 +27,7 @@ async fn ready_status(app: &TestApp) -> StatusCode {
 
 /// Polls until a read is served from the cache: the row changes behind the API each time,
 /// so an answer that does not follow it came from the cache. Returns that answer.
-async fn until_served_from_cache(app: &TestApp, post_id: i32, forbidden: &str) -> String {
+async fn until_served_from_cache(app: &TestApp, post_id: i64, forbidden: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     for round in 0.. {
         assert!(Instant::now() < deadline, "caching did not resume");

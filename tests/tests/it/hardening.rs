@@ -59,6 +59,26 @@ async fn nul_characters_are_refused_with_422_everywhere() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(nul_issue_at(&body), ["query", "page"]);
 
+    // Any operation, even one without parameters: the spec declares 422 on all of them.
+    let (status, body) = raw_json(
+        http.get(app.url("/api/v1/health?probe=%00"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(nul_issue_at(&body), ["query", "probe"]);
+    let spec: serde_json::Value = serde_json::from_str(&server::api::spec_json()).unwrap();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            assert!(
+                operation["responses"].get("422").is_some(),
+                "{method} {path} does not declare 422"
+            );
+        }
+    }
+
     // Nothing was written.
     let users = app.api.read_users().send().await.unwrap().into_inner();
     assert_eq!(users.total_count, 0);

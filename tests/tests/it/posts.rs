@@ -45,13 +45,13 @@ pub fn title_update(title: &str) -> types::PostUpdate {
 pub async fn read_post(
     app: &TestApp,
     username: &str,
-    id: i32,
+    id: i64,
 ) -> Result<ResponseValue<types::PostRead>, ClientError<types::ErrorBody>> {
     app.api.read_post().username(username).id(id).send().await
 }
 
 /// The post's row, soft-deleted or not.
-pub async fn stored_post(app: &TestApp, id: i32) -> Option<post::Model> {
+pub async fn stored_post(app: &TestApp, id: i64) -> Option<post::Model> {
     post::Entity::find_by_id(id)
         .one(&app.state.db)
         .await
@@ -59,7 +59,7 @@ pub async fn stored_post(app: &TestApp, id: i32) -> Option<post::Model> {
 }
 
 /// Changes a post behind the API's back, to tell a cached answer from a fresh one.
-pub async fn retitle_in_database(app: &TestApp, id: i32, title: &str) {
+pub async fn retitle_in_database(app: &TestApp, id: i64, title: &str) {
     let row = stored_post(app, id).await.expect("the post exists");
     let mut row: post::ActiveModel = row.into();
     row.title = Set(title.to_string());
@@ -209,7 +209,7 @@ async fn lists_are_ordered_paginated_and_only_show_live_posts() {
             .read_posts()
             .username("alice")
             .page(page)
-            .items_per_page(2u64)
+            .items_per_page(2)
             .send()
     };
     let first = page(1).await.unwrap().into_inner();

@@ -124,7 +124,7 @@ async fn tiers_rules_apply_to_their_users_and_defaults_to_the_rest() {
     fx_tier(&admin, "empty").await;
     fx_rule(&admin, "free", "api/v1/tasks/task", 1, 31_536_000).await;
     fx_rule(&admin, "pro", "/api/v1/tasks/task/", 4, 31_536_000).await;
-    let on_tier = |user: &TestUser, tier: i32| {
+    let on_tier = |user: &TestUser, tier: i64| {
         let body = client::types::UserTierUpdate { tier_id: tier };
         admin
             .api

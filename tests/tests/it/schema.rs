@@ -4,7 +4,7 @@
 use chrono::Utc;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait, ModelTrait};
-use server::entities::{rate_limit, tier, user};
+use server::entities::{post, rate_limit, tier, user};
 
 use crate::helpers::spawn_app;
 
@@ -20,7 +20,7 @@ async fn fx_tier(db: &DatabaseConnection, name: &str) -> tier::Model {
     .expect("tier inserted")
 }
 
-fn fx_rate_limit(tier_id: i32, name: &str, path: &str) -> rate_limit::ActiveModel {
+fn fx_rate_limit(tier_id: i64, name: &str, path: &str) -> rate_limit::ActiveModel {
     rate_limit::ActiveModel {
         tier_id: Set(tier_id),
         name: Set(name.into()),
@@ -115,4 +115,60 @@ async fn a_tier_in_use_cannot_be_deleted_and_takes_its_rate_limits_with_it() {
     row.update(db).await.unwrap();
     free.delete(db).await.expect("no users left on it");
     assert!(rate_limit::Entity::find().all(db).await.unwrap().is_empty());
+}
+
+/// Ids past 32 bits (a busy table's future) are stored, served and taken in paths.
+#[tokio::test]
+async fn ids_past_32_bits_round_trip_through_the_api() {
+    let app = spawn_app().await;
+    let db = &app.state.db;
+    let ada = app.fx_user("ada").await;
+    let admin = app.fx_superuser().await;
+    let big_tier = tier::ActiveModel {
+        id: Set(3_000_000_000),
+        name: Set("big".into()),
+        created_at: Set(Utc::now()),
+        updated_at: Set(None),
+    }
+    .insert(db)
+    .await
+    .expect("a tier with a 64-bit id");
+    admin
+        .api
+        .patch_user_tier()
+        .username("ada")
+        .body(client::types::UserTierUpdate {
+            tier_id: big_tier.id,
+        })
+        .send()
+        .await
+        .expect("tier set");
+    let read = app.api.read_user().username("ada").send().await.unwrap();
+    assert_eq!(read.tier_id, Some(3_000_000_000));
+
+    let post_id = 5_000_000_000_i64;
+    post::ActiveModel {
+        id: Set(post_id),
+        created_by_user_id: Set(ada.user.id),
+        title: Set("Far ids".into()),
+        text: Set("past i32::MAX".into()),
+        uuid: Set(uuid::Uuid::new_v4()),
+        media_url: Set(None),
+        created_at: Set(Utc::now()),
+        updated_at: Set(None),
+        deleted_at: Set(None),
+        is_deleted: Set(false),
+    }
+    .insert(db)
+    .await
+    .expect("a post with a 64-bit id");
+    let post = app
+        .api
+        .read_post()
+        .username("ada")
+        .id(post_id)
+        .send()
+        .await
+        .expect("read by its 64-bit id");
+    assert_eq!(post.id, post_id);
 }

@@ -130,7 +130,7 @@ async fn tiers_are_created_read_renamed_and_deleted_by_superusers() {
     let list = app
         .api
         .read_tiers()
-        .items_per_page(1u64)
+        .items_per_page(1)
         .send()
         .await
         .unwrap()
@@ -197,7 +197,7 @@ async fn a_tier_with_users_is_not_deleted_and_a_deleted_tier_takes_its_rules() {
     let pro = fx_tier(&admin, "pro").await;
     fx_rule(&admin, "pro", "api/v1/tasks/task", 10, 3600).await;
 
-    let tier_of = |id: i32| types::UserTierUpdate { tier_id: id };
+    let tier_of = |id: i64| types::UserTierUpdate { tier_id: id };
     let moved = admin
         .api
         .patch_user_tier()
@@ -231,7 +231,7 @@ async fn a_tier_with_users_is_not_deleted_and_a_deleted_tier_takes_its_rules() {
     assert_eq!(failure(refused).status, StatusCode::BAD_REQUEST);
 }
 
-async fn rules_of_tier(app: &TestApp, tier_id: i32) -> u64 {
+async fn rules_of_tier(app: &TestApp, tier_id: i64) -> u64 {
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     use server::entities::rate_limit::{Column, Entity};
     let rules = Entity::find().filter(Column::TierId.eq(tier_id));

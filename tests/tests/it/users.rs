@@ -297,8 +297,8 @@ async fn users_are_paginated_by_id_with_exact_counts() {
     let page = app
         .api
         .read_users()
-        .page(2u64)
-        .items_per_page(2u64)
+        .page(2)
+        .items_per_page(2)
         .send()
         .await
         .unwrap()
@@ -312,8 +312,8 @@ async fn users_are_paginated_by_id_with_exact_counts() {
     let last = app
         .api
         .read_users()
-        .page(3u64)
-        .items_per_page(2u64)
+        .page(3)
+        .items_per_page(2)
         .send()
         .await
         .unwrap()
@@ -332,7 +332,7 @@ async fn users_are_paginated_by_id_with_exact_counts() {
     let beyond = app
         .api
         .read_users()
-        .page(9u64)
+        .page(9)
         .send()
         .await
         .unwrap()
