@@ -216,7 +216,12 @@ fn response_cache(
         )),
         None => Arc::new(MemoryStore::new(settings.cache_max_memory_bytes)),
     };
-    Ok(ResponseCache::new(store, routes))
+    let cache = ResponseCache::new(store, routes);
+    Ok(if settings.response_cache_enabled {
+        cache
+    } else {
+        cache.turned_off()
+    })
 }
 
 /// Start-up does not wait for Redis (every use of it has a fallback); an unreachable server is

@@ -216,6 +216,8 @@ pub struct Settings {
     pub password_hash_max_wait: Duration,
     /// The in-process response cache's bound, in bytes of keys and values.
     pub cache_max_memory_bytes: u64,
+    /// Off: every cached operation goes to the database (for debugging, and to measure misses).
+    pub response_cache_enabled: bool,
     /// Failed logins allowed per client address, and per username, in one window (seconds).
     pub login_failures_per_ip: u32,
     pub login_failures_per_username: u32,
@@ -338,6 +340,7 @@ impl Settings {
                 env.positive("PASSWORD_HASH_MAX_WAIT_MS", 1000)?,
             ),
             cache_max_memory_bytes: env.positive("CACHE_MAX_MEMORY_BYTES", 64 * 1024 * 1024)?,
+            response_cache_enabled: env.parse_bool("RESPONSE_CACHE_ENABLED", true)?,
             login_failures_per_ip: env.positive("LOGIN_FAILURES_PER_IP", 50)?,
             login_failures_per_username: env.positive("LOGIN_FAILURES_PER_USERNAME", 10)?,
             login_failure_window: env.positive("LOGIN_FAILURE_WINDOW", 900)?,

@@ -86,6 +86,8 @@ pub struct ResponseCache {
     /// Mirrors `outage.retry_at.is_some()`, so the healthy path takes no lock.
     degraded: Arc<AtomicBool>,
     probe: Arc<tokio::sync::Mutex<()>>,
+    /// `false` when the operator turned the cache off: every lookup misses, nothing is stored.
+    enabled: bool,
 }
 
 impl ResponseCache {
@@ -96,11 +98,24 @@ impl ResponseCache {
             outage: Arc::default(),
             degraded: Arc::default(),
             probe: Arc::default(),
+            enabled: true,
+        }
+    }
+
+    /// The same cache, with every lookup missing and nothing stored or invalidated.
+    pub fn turned_off(self) -> Self {
+        Self {
+            enabled: false,
+            ..self
         }
     }
 
     pub fn kind(&self) -> &'static str {
-        self.store.kind()
+        if self.enabled {
+            self.store.kind()
+        } else {
+            "off"
+        }
     }
 
     pub async fn ping(&self) -> Result<(), store::CacheError> {
@@ -129,6 +144,9 @@ impl ResponseCache {
     /// Whether to use the backend now. After an outage, one caller probes it by replaying
     /// the invalidations it missed; the cache is used again only once they are made.
     async fn available(&self) -> bool {
+        if !self.enabled {
+            return false;
+        }
         if !self.degraded.load(Ordering::Acquire) {
             return true;
         }
@@ -186,6 +204,9 @@ impl ResponseCache {
 
     /// Makes the invalidations, or keeps them for replay when the backend is failing.
     pub async fn invalidate(&self, targets: Vec<Invalidation>) {
+        if !self.enabled {
+            return;
+        }
         let mut targets = targets.into_iter();
         if self.available().await {
             for target in targets.by_ref() {

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 
 use crate::{
-    helpers::{TestApp, failure, spawn_app},
+    helpers::{TestApp, failure, spawn_app, spawn_app_with},
     posts::{fx_post, read_post, retitle_in_database, title_update},
 };
 
@@ -68,6 +68,18 @@ async fn reads_are_served_from_the_cache_until_a_write_invalidates_them() {
     patch.send().await.unwrap();
     assert_eq!(list_titles(&app, "alice").await, ["Patched"]);
     assert_eq!(post_title(&app, "alice", post.id).await, "Patched");
+}
+
+#[tokio::test]
+async fn turned_off_every_read_is_fresh() {
+    let app = spawn_app_with(&[("RESPONSE_CACHE_ENABLED", "false")]).await;
+    let alice = app.fx_user("alice").await;
+    let post = fx_post(&alice, "Original").await;
+    assert_eq!(list_titles(&app, "alice").await, ["Original"]);
+    assert_eq!(post_title(&app, "alice", post.id).await, "Original");
+    retitle_in_database(&app, post.id, "Changed behind").await;
+    assert_eq!(list_titles(&app, "alice").await, ["Changed behind"]);
+    assert_eq!(post_title(&app, "alice", post.id).await, "Changed behind");
 }
 
 #[tokio::test]
