@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261201_000001_initial_schema;
 mod m20261202_000001_bigint_ids;
+mod m20261202_000002_listing_indexes;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261201_000001_initial_schema::Migration),
             Box::new(m20261202_000001_bigint_ids::Migration),
+            Box::new(m20261202_000002_listing_indexes::Migration),
         ]
     }
 }

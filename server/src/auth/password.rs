@@ -5,10 +5,11 @@
 //! A request waits up to `max_wait` for a slot, then gets a fast 503 with `Retry-After`: a
 //! login flood costs bounded CPU and threads, and the rest of the API keeps answering.
 //!
-//! Each slot owns its argon2 work area, allocated once and reused: a fresh 19 MiB buffer per
-//! hash made the allocator keep hundreds of MiB during a login flood (glibc raises its mmap
-//! threshold after the first free, then fragments). Memory is thus bounded by construction:
-//! `concurrency` work areas.
+//! While hashes queue, each slot's argon2 work area is reused by the next hash: a fresh 19 MiB
+//! buffer per hash made the allocator keep hundreds of MiB during a login flood (glibc raises
+//! its mmap threshold after the first free, then fragments). Memory is thus bounded by
+//! construction: `concurrency` work areas. The last hash of a burst frees them all, so an idle
+//! server holds none.
 
 use std::{
     sync::{
@@ -104,6 +105,8 @@ pub struct Passwords {
     slots: Arc<Semaphore>,
     /// Work areas of finished hashes, for the next ones: never more than `concurrency`.
     areas: Arc<Mutex<Vec<WorkArea>>>,
+    /// Hashes asked for and not finished (waiting for a slot or running).
+    demand: Arc<AtomicUsize>,
     max_wait: Duration,
     running: Arc<RunningGauge>,
 }
@@ -131,6 +134,26 @@ impl Drop for Running<'_> {
     }
 }
 
+/// Counts a hash as asked for until it is finished or given up.
+struct Demand(Arc<AtomicUsize>);
+
+impl Demand {
+    fn enter(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(counter.clone())
+    }
+
+    fn others_waiting(&self) -> bool {
+        self.0.load(Ordering::SeqCst) > 1
+    }
+}
+
+impl Drop for Demand {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// How long a client is told to wait when every slot stayed busy.
 const RETRY_AFTER_SECS: u64 = 1;
 
@@ -139,6 +162,7 @@ impl Passwords {
         Self {
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
             areas: Arc::default(),
+            demand: Arc::default(),
             max_wait,
             running: Arc::default(),
         }
@@ -161,6 +185,7 @@ impl Passwords {
         &self,
         work: impl FnOnce(&mut WorkArea) -> T + Send + 'static,
     ) -> Result<T, AppError> {
+        let demand = Demand::enter(&self.demand);
         let permit = tokio::time::timeout(self.max_wait, self.slots.clone().acquire_owned())
             .await
             .map_err(|_| AppError::Overloaded {
@@ -171,10 +196,16 @@ impl Passwords {
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let _running = Running::start(&running);
-            let take = || areas.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let mut area = take().unwrap_or_default();
+            let lock = || areas.lock().unwrap_or_else(|e| e.into_inner());
+            let mut area = lock().pop().unwrap_or_default();
             let result = work(&mut area);
-            areas.lock().unwrap_or_else(|e| e.into_inner()).push(area);
+            let mut pool = lock();
+            if demand.others_waiting() {
+                pool.push(area);
+            } else {
+                // The end of a burst: give the memory back.
+                pool.clear();
+            }
             result
         })
         .await
@@ -277,5 +308,22 @@ mod tests {
         assert!(passwords.peak_concurrency() <= 2);
         assert!(passwords.peak_concurrency() >= 1);
         assert!(shed > 0, "40 hashes cannot all fit in 50 ms on 2 slots");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn work_areas_are_freed_once_a_burst_ends() {
+        let passwords = Passwords::new(2, Duration::from_secs(30));
+        let burst: Vec<_> = (0..6)
+            .map(|_| {
+                let passwords = passwords.clone();
+                tokio::spawn(async move { passwords.hash("pw".into()).await })
+            })
+            .collect();
+        for hash in burst {
+            hash.await.unwrap().unwrap();
+        }
+        let pooled = passwords.areas.lock().unwrap().len();
+        assert_eq!(pooled, 0, "an idle server keeps no work area");
+        assert_eq!(passwords.demand.load(Ordering::SeqCst), 0);
     }
 }

@@ -3,6 +3,7 @@
 
 use poem::Request;
 use poem_openapi::{OAuthScopes, SecurityScheme, auth::Bearer};
+use sea_orm::QueryFilter;
 
 use crate::{
     auth::{
@@ -105,11 +106,11 @@ pub async fn user_for_token(
         tracing::debug!(error = %err, "token refused");
         AppError::InvalidCredentials
     })?;
-    if revocation::is_revoked(&state.db, &claims.jti).await? {
-        return Err(AppError::InvalidCredentials);
-    }
     let user_id = claims.user_id().ok_or(AppError::InvalidCredentials)?;
-    let user = users::find_active_by_id(&state.db, user_id)
+    // One query: the user, if active and the token is not revoked.
+    let user = users::active_by_id(user_id)
+        .filter(revocation::not_revoked(&claims.jti))
+        .one(&state.db)
         .await?
         .ok_or(AppError::InvalidCredentials)?;
     Ok(AuthUser { user, claims })

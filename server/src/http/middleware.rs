@@ -21,7 +21,8 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// What the request middleware needs, derived once at start-up from the spec.
 #[derive(Clone)]
 pub struct RequestPolicy {
-    pub client_cache_max_age: u32,
+    /// `Cache-Control` of successful anonymous GETs, built once.
+    public_cache_control: HeaderValue,
     /// `operationId` → `METHOD /path/{template}`, for low-cardinality `route` log fields.
     routes: Arc<HashMap<String, String>>,
     /// Path templates and their methods, for the `Allow` header of 405 answers.
@@ -77,8 +78,11 @@ impl RequestPolicy {
                 methods: methods.join(", "),
             });
         }
+        let public_cache_control =
+            HeaderValue::from_str(&format!("public, max-age={client_cache_max_age}"))
+                .unwrap_or(HeaderValue::from_static("no-store"));
         Self {
-            client_cache_max_age,
+            public_cache_control,
             routes: Arc::new(routes),
             paths: Arc::new(paths),
         }
@@ -132,8 +136,7 @@ pub async fn around_request<E: Endpoint>(
     let status = response.status();
 
     let cache_control = if method == Method::GET && status.is_success() && !authenticated {
-        HeaderValue::from_str(&format!("public, max-age={}", policy.client_cache_max_age))
-            .unwrap_or(HeaderValue::from_static("no-store"))
+        policy.public_cache_control.clone()
     } else {
         HeaderValue::from_static("no-store")
     };

@@ -3,7 +3,7 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, SqlErr, TransactionSession, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Select, SqlErr, TransactionSession, TransactionTrait,
 };
 
 use crate::{
@@ -24,14 +24,16 @@ pub const USER_NOT_FOUND: &str = "User not found";
 pub(crate) const EMAIL_TAKEN: &str = "Email is already registered";
 pub(crate) const USERNAME_TAKEN: &str = "Username not available";
 
+/// The query for a user who is not soft-deleted, by id; callers may narrow it further.
+pub fn active_by_id(id: i64) -> Select<User> {
+    User::find_by_id(id).filter(Column::IsDeleted.eq(false))
+}
+
 pub async fn find_active_by_id(
     db: &impl ConnectionTrait,
     id: i64,
 ) -> Result<Option<user::Model>, DbErr> {
-    User::find_by_id(id)
-        .filter(Column::IsDeleted.eq(false))
-        .one(db)
-        .await
+    active_by_id(id).one(db).await
 }
 
 pub async fn find_active_by_username(

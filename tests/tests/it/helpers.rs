@@ -133,7 +133,10 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     }
     let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("valid settings");
     if std::env::var_os("TEST_LOG").is_some() {
-        server::telemetry::init(settings.log_format);
+        // The writer lives as long as the test process.
+        if let Some(guard) = server::telemetry::init(settings.log_format) {
+            std::mem::forget(guard);
+        }
     }
     let app = Application::build(settings)
         .await
