@@ -11,7 +11,7 @@ const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn";
 
 /// Lines waiting for the writer thread; beyond this, new lines are dropped (and counted by
 /// `tracing-appender`) rather than holding requests up or growing without bound.
-const BUFFERED_LINES: usize = 64 * 1024;
+const BUFFERED_LINES: usize = 16 * 1024;
 
 /// Installs the global subscriber once; later calls (several tests in one process) are no-ops
 /// and return `None`. Lines are written to stdout by a thread of their own, so requests never

@@ -108,14 +108,14 @@ pub async fn around_request<E: Endpoint>(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let authenticated = req.headers().contains_key(header::AUTHORIZATION);
+    // The span carries what inner log lines need to be traced back to this request; the
+    // outcome goes on the one closing event (recording fields into a span re-formats them each
+    // time, which cost a third of `/health`'s throughput).
     let span = tracing::info_span!(
         "request",
         method = %method,
         path = %path,
         request_id = %request_id,
-        route = tracing::field::Empty,
-        status = tracing::field::Empty,
-        latency_ms = tracing::field::Empty,
     );
     let started = Instant::now();
     let outcome = match nul_in_url(&req) {
@@ -152,16 +152,16 @@ pub async fn around_request<E: Endpoint>(
         headers.insert(header::ALLOW, value);
     }
 
-    if let Some(route) = operation.and_then(|id| policy.routes.get(id)) {
-        span.record("route", route.as_str());
-    }
-    span.record("status", status.as_u16());
-    span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
+    let route = operation
+        .and_then(|id| policy.routes.get(id))
+        .map_or("", String::as_str);
+    let status = status.as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| {
-        if status.is_server_error() {
-            tracing::error!("request finished");
+        if status >= 500 {
+            tracing::error!(route, status, latency_ms, "request finished");
         } else {
-            tracing::info!("request finished");
+            tracing::info!(route, status, latency_ms, "request finished");
         }
     });
     Ok(response)

@@ -238,7 +238,7 @@ async fn bench_backend(
     let port = process::free_port();
     let server = Served::start(
         "server",
-        server_command(bin, backend, port, &[]),
+        server_command(bin, backend, port, &[("RUN_WORKER", "false")]),
         port,
         "/api/v1/health",
     );
@@ -254,6 +254,18 @@ async fn bench_backend(
         uncached_port,
         "/api/v1/health",
     );
+    // Enqueueing is measured on a fresh instance of its own each time, without a worker and
+    // stopped right after: running the backlog would take CPU from the endpoints measured next
+    // (the embedded queue lives in the process, so it goes with it).
+    let queueing = || {
+        let port = process::free_port();
+        Served::start(
+            "server-queue",
+            server_command(bin, backend, port, &[("RUN_WORKER", "false")]),
+            port,
+            "/api/v1/health",
+        )
+    };
     let bare_port = process::free_port();
     let mut bare_command = Command::new(std::env::current_exe().expect("this binary"));
     bare_command.args(["--bare-server", &bare_port.to_string()]);
@@ -262,19 +274,17 @@ async fn bench_backend(
     let token = login(&server.base, &seed::username(seed::ON_EACH_TIER)).await;
     let endpoints = endpoints(&token);
     let scratch = scratch_dir();
-    let target_of = |endpoint: &Endpoint| -> &Served {
-        match endpoint.name {
-            "bare" => &bare,
-            "posts_miss" | "post_miss" => &uncached,
-            _ => &server,
-        }
-    };
-
     let mut samples: BTreeMap<&str, Vec<Sample>> = BTreeMap::new();
     for round in 1..=plan.rounds {
         for endpoint in &endpoints {
-            let target = target_of(endpoint);
-            if round == 1 {
+            let fresh = (endpoint.name == "task_create").then(queueing);
+            let target = match (endpoint.name, &fresh) {
+                (_, Some(fresh)) => fresh,
+                ("bare", _) => &bare,
+                ("posts_miss" | "post_miss", _) => &uncached,
+                _ => &server,
+            };
+            if round == 1 || fresh.is_some() {
                 load::run(&target.base, endpoint, plan.warm_up, &scratch);
             }
             let sample = measure(target, endpoint, plan.duration, &scratch);
@@ -607,11 +617,11 @@ fn markdown(document: &Value) -> String {
         );
         for (name, row) in report["endpoints"].as_object().into_iter().flatten() {
             out += &format!(
-                "| `{name}` {} | {} ({}–{}) | {:.2} | {:.2} | {:.2} | {} | {:.3} |\n",
+                "| `{name}` {} | {:.0} ({:.0}–{:.0}) | {:.2} | {:.2} | {:.2} | {} | {:.3} |\n",
                 row["what"].as_str().unwrap_or_default(),
-                row["rate"],
-                row["rate_min"],
-                row["rate_max"],
+                row["rate"].as_f64().unwrap_or(0.0),
+                row["rate_min"].as_f64().unwrap_or(0.0),
+                row["rate_max"].as_f64().unwrap_or(0.0),
                 row["ratio_to_health"].as_f64().unwrap_or(0.0),
                 row["p50_ms"].as_f64().unwrap_or(0.0),
                 row["p99_ms"].as_f64().unwrap_or(0.0),
