@@ -36,7 +36,7 @@ use crate::{
     },
     rate_limit::RateLimiter,
     redis_store::RedisStore,
-    state::AppState,
+    state::{AppState, Services},
     tasks::jobs,
 };
 
@@ -80,14 +80,15 @@ impl Application {
         let limiter =
             RateLimiter::new(&settings, db.clone(), limiter_redis, tokens.clone(), routes);
         let queue: Arc<dyn QueueBackend> = match &settings.redis_queue_url {
-            Some(url) if Some(url) == settings.redis_url.as_ref() && redis.is_some() => {
-                Arc::new(RedisQueue::new(redis.clone().context("REDIS_URL")?))
-            }
+            Some(url) if Some(url) == settings.redis_url.as_ref() && redis.is_some() => Arc::new(
+                RedisQueue::new(redis.clone().context("REDIS_URL")?, settings.queue.max_jobs),
+            ),
             Some(url) => Arc::new(RedisQueue::new(
                 RedisStore::open(url, &settings.redis_key_prefix)
                     .context("invalid REDIS_QUEUE_URL")?,
+                settings.queue.max_jobs,
             )),
-            None => Arc::new(MemoryQueue::default()),
+            None => Arc::new(MemoryQueue::new(settings.queue.max_jobs)),
         };
         tokio::task::spawn_blocking(password::warm_up).await?;
 
@@ -100,7 +101,7 @@ impl Application {
             .first()
             .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
             .context("the listener has no socket address")?;
-        let state = AppState {
+        let state = AppState::new(Services {
             cache,
             limiter,
             queue,
@@ -109,7 +110,7 @@ impl Application {
             db,
             tokens,
             redis,
-        };
+        });
         if let Some(redis) = &state.redis {
             warn_if_unreachable("REDIS_URL", redis.clone());
         }
@@ -189,7 +190,7 @@ pub async fn run_worker(settings: Settings) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
-    let backend: Arc<dyn QueueBackend> = Arc::new(RedisQueue::new(redis));
+    let backend: Arc<dyn QueueBackend> = Arc::new(RedisQueue::new(redis, settings.queue.max_jobs));
     worker::run(
         backend,
         jobs::registry(&settings),

@@ -229,6 +229,8 @@ pub struct Settings {
 /// The task queue and its workers.
 #[derive(Debug, Clone)]
 pub struct QueueSettings {
+    /// Jobs waiting or running, at most; enqueueing past it answers 503.
+    pub max_jobs: u64,
     pub keep_result: Duration,
     pub max_tries: u32,
     pub job_timeout: Duration,
@@ -347,6 +349,7 @@ impl Settings {
             rate_limit_algorithm: env
                 .parse("RATE_LIMIT_ALGORITHM", RateLimitAlgorithm::FixedWindow)?,
             queue: QueueSettings {
+                max_jobs: env.positive("QUEUE_MAX_JOBS", 10_000)?,
                 keep_result: Duration::from_secs(env.positive("QUEUE_KEEP_RESULT_SECONDS", 3600)?),
                 max_tries: env.positive("QUEUE_MAX_TRIES", 5)?,
                 job_timeout: Duration::from_secs(env.positive("QUEUE_JOB_TIMEOUT_SECONDS", 300)?),

@@ -1,6 +1,6 @@
 //! What every handler can reach: configuration, the database, the token service, Redis.
 
-use std::sync::Arc;
+use std::{ops::Deref, sync::Arc};
 
 use sea_orm::DatabaseConnection;
 
@@ -13,8 +13,26 @@ use crate::{
     redis_store::RedisStore,
 };
 
+/// A handle on the services, cloned into every request: one reference count, however many
+/// services there are.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+pub struct Services {
     pub settings: Arc<Settings>,
     pub db: DatabaseConnection,
     pub tokens: TokenService,

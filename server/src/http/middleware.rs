@@ -104,19 +104,14 @@ pub async fn around_request<E: Endpoint>(
     req: Request,
     policy: RequestPolicy,
 ) -> Result<Response> {
-    let request_id = incoming_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let request_id = incoming_request_id(&req).unwrap_or_else(new_request_id);
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let uri = req.uri().clone();
     let authenticated = req.headers().contains_key(header::AUTHORIZATION);
-    // The span carries what inner log lines need to be traced back to this request; the
-    // outcome goes on the one closing event (recording fields into a span re-formats them each
-    // time, which cost a third of `/health`'s throughput).
-    let span = tracing::info_span!(
-        "request",
-        method = %method,
-        path = %path,
-        request_id = %request_id,
-    );
+    // The span carries only what inner log lines need to be traced back to this request; the
+    // rest goes on the one closing event. Each span field is formatted when the span opens,
+    // and that was a tenth of `/health`'s cost.
+    let span = tracing::info_span!("request", id = request_id.to_str().unwrap_or_default());
     let started = Instant::now();
     let outcome = match nul_in_url(&req) {
         Some(issue) => Err(AppError::validation(issue).into()),
@@ -142,11 +137,9 @@ pub async fn around_request<E: Endpoint>(
     };
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, cache_control);
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        headers.insert(REQUEST_ID_HEADER, value);
-    }
+    headers.insert(REQUEST_ID_HEADER, request_id);
     if status == StatusCode::METHOD_NOT_ALLOWED
-        && let Some(allowed) = policy.allowed_methods(&path)
+        && let Some(allowed) = policy.allowed_methods(uri.path())
         && let Ok(value) = HeaderValue::from_str(allowed)
     {
         headers.insert(header::ALLOW, value);
@@ -156,20 +149,25 @@ pub async fn around_request<E: Endpoint>(
         .and_then(|id| policy.routes.get(id))
         .map_or("", String::as_str);
     let status = status.as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let path = uri.path();
     span.in_scope(|| {
         if status >= 500 {
-            tracing::error!(route, status, latency_ms, "request finished");
+            tracing::error!(%method, path, route, status, latency_us, "request finished");
         } else {
-            tracing::info!(route, status, latency_ms, "request finished");
+            tracing::info!(%method, path, route, status, latency_us, "request finished");
         }
     });
     Ok(response)
 }
 
 /// NUL in the path or in a query value (sent as `%00`) is refused before routing, for every
-/// operation at once: PostgreSQL cannot store or compare it in text.
+/// operation at once: PostgreSQL cannot store or compare it in text. A URI cannot hold a raw
+/// NUL, so only a URL with `%00` in it needs decoding.
 fn nul_in_url(req: &Request) -> Option<ValidationIssue> {
+    if !req.uri().path_and_query()?.as_str().contains("%00") {
+        return None;
+    }
     let path = percent_encoding::percent_decode_str(req.uri().path());
     if path.into_iter().any(|b| b == 0) {
         return Some(nul_issue(vec!["path".into()]));
@@ -183,14 +181,22 @@ fn nul_in_url(req: &Request) -> Option<ValidationIssue> {
 }
 
 /// A caller-supplied id, if it is short and printable enough to echo and log.
-fn incoming_request_id(req: &Request) -> Option<String> {
-    let value = req.header(REQUEST_ID_HEADER)?.trim();
+fn incoming_request_id(req: &Request) -> Option<HeaderValue> {
+    let value = req.headers().get(REQUEST_ID_HEADER)?;
     let acceptable = !value.is_empty()
         && value.len() <= 128
         && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
-    acceptable.then(|| value.to_string())
+            .as_bytes()
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b));
+    acceptable.then(|| value.clone())
+}
+
+/// A random UUID, formatted straight into the header value.
+fn new_request_id() -> HeaderValue {
+    let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+    HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("unknown"))
 }
 
 #[cfg(test)]
@@ -237,7 +243,7 @@ mod tests {
             let req = Request::builder().header(REQUEST_ID_HEADER, v).finish();
             incoming_request_id(&req)
         };
-        assert_eq!(with("abc-123").as_deref(), Some("abc-123"));
+        assert_eq!(with("abc-123"), Some(HeaderValue::from_static("abc-123")));
         assert_eq!(with("has space"), None);
         assert_eq!(with(&"x".repeat(129)), None);
     }

@@ -35,9 +35,10 @@ struct State {
     results: HashMap<String, Finished>,
 }
 
-#[derive(Default)]
 pub struct MemoryQueue {
     state: Mutex<State>,
+    /// Jobs waiting or running, at most; and as many results kept, at most.
+    capacity: usize,
 }
 
 fn now_ms() -> i64 {
@@ -51,6 +52,13 @@ fn ms(duration: Duration) -> i64 {
 }
 
 impl MemoryQueue {
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            state: Mutex::default(),
+            capacity: usize::try_from(capacity).unwrap_or(usize::MAX).max(1),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -64,7 +72,7 @@ impl State {
             .filter(|job| job.token.as_deref() == Some(claim.token.as_str()))
     }
 
-    fn finish(&mut self, id: &str, outcome: &Outcome, keep: Duration, now: i64) {
+    fn finish(&mut self, id: &str, outcome: &Outcome, keep: Duration, now: i64, capacity: usize) {
         let Some(job) = self.jobs.remove(id) else {
             return;
         };
@@ -88,6 +96,7 @@ impl State {
             result: Some(result),
             job_try: job.job_try,
         };
+        self.make_room_for_a_result(now, capacity);
         self.results.insert(
             id.to_string(),
             Finished {
@@ -95,6 +104,26 @@ impl State {
                 expires: now + ms(keep),
             },
         );
+    }
+}
+
+impl State {
+    /// Results are kept for their keep time, but never more than `capacity` of them: past
+    /// that, the one closest to expiring goes first.
+    fn make_room_for_a_result(&mut self, now: i64, capacity: usize) {
+        if self.results.len() < capacity {
+            return;
+        }
+        self.results.retain(|_, finished| finished.expires > now);
+        if self.results.len() >= capacity
+            && let Some(oldest) = self
+                .results
+                .iter()
+                .min_by_key(|(_, finished)| finished.expires)
+                .map(|(id, _)| id.clone())
+        {
+            self.results.remove(&oldest);
+        }
     }
 }
 
@@ -118,7 +147,11 @@ impl QueueBackend for MemoryQueue {
             token: None,
             due: now,
         };
-        self.lock().jobs.insert(id.clone(), job);
+        let mut state = self.lock();
+        if state.jobs.len() >= self.capacity {
+            return Err(QueueError::Full(state.jobs.len() as u64));
+        }
+        state.jobs.insert(id.clone(), job);
         Ok(id)
     }
 
@@ -150,7 +183,7 @@ impl QueueBackend for MemoryQueue {
             if job.job_try > job.max_tries {
                 let error = format!("max {} tries exceeded", job.max_tries);
                 job.job_try -= 1;
-                state.finish(&id, &Outcome::Failed(error), keep, now);
+                state.finish(&id, &Outcome::Failed(error), keep, now, self.capacity);
                 continue;
             }
             let token = new_id();
@@ -187,7 +220,7 @@ impl QueueBackend for MemoryQueue {
         if state.claimed(claim).is_none() {
             return Ok(false);
         }
-        state.finish(&claim.id, outcome, keep, now_ms());
+        state.finish(&claim.id, outcome, keep, now_ms(), self.capacity);
         Ok(true)
     }
 

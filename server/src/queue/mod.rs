@@ -59,18 +59,23 @@ pub enum Outcome {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("queue backend: {0}")]
-pub struct QueueError(pub String);
+pub enum QueueError {
+    /// As many jobs as the queue's capacity are waiting or running.
+    #[error("the queue is full: {0} jobs are waiting or running")]
+    Full(u64),
+    #[error("queue backend: {0}")]
+    Backend(String),
+}
 
 impl From<::redis::RedisError> for QueueError {
     fn from(err: ::redis::RedisError) -> Self {
-        Self(err.to_string())
+        Self::Backend(err.to_string())
     }
 }
 
 impl From<serde_json::Error> for QueueError {
     fn from(err: serde_json::Error) -> Self {
-        Self(err.to_string())
+        Self::Backend(err.to_string())
     }
 }
 
@@ -78,7 +83,9 @@ impl From<serde_json::Error> for QueueError {
 /// (`tests/it/queue_store.rs`).
 #[async_trait]
 pub trait QueueBackend: Send + Sync {
-    /// Adds a job, due now; returns its id (a UUID v4, unguessable).
+    /// Adds a job, due now; returns its id (a UUID v4, unguessable). Refused with
+    /// [`QueueError::Full`] when the queue already holds its capacity of jobs, so that callers
+    /// cannot grow it without bound while no worker drains it.
     async fn enqueue(
         &self,
         function: &str,

@@ -28,9 +28,12 @@ macro_rules! script {
     };
 }
 
-/// KEYS: queue, job. ARGV: id, function, args, max_tries.
+/// KEYS: queue, job. ARGV: id, function, args, max_tries, capacity.
+/// Returns the enqueue time, or -1 - the depth when the queue is full.
 static ENQUEUE: LazyLock<Script> = script!(
     r"
+local depth = redis.call('ZCARD', KEYS[1])
+if depth >= tonumber(ARGV[5]) then return -1 - depth end
 redis.call('HSET', KEYS[2], 'function', ARGV[2], 'args', ARGV[3], 'enqueue_time', now,
   'job_try', 0, 'max_tries', ARGV[4], 'state', 'queued')
 redis.call('ZADD', KEYS[1], now, ARGV[1])
@@ -132,11 +135,13 @@ return {}
 
 pub struct RedisQueue {
     redis: RedisStore,
+    /// Jobs waiting or running, at most (results expire on their own).
+    capacity: u64,
 }
 
 impl RedisQueue {
-    pub fn new(redis: RedisStore) -> Self {
-        Self { redis }
+    pub fn new(redis: RedisStore, capacity: u64) -> Self {
+        Self { redis, capacity }
     }
 
     fn queue_key(&self) -> String {
@@ -198,15 +203,19 @@ impl QueueBackend for RedisQueue {
     ) -> Result<String, QueueError> {
         let id = new_id();
         let mut conn = self.redis.connection();
-        let _: i64 = ENQUEUE
+        let enqueued: i64 = ENQUEUE
             .key(self.queue_key())
             .key(self.job_key(&id))
             .arg(&id)
             .arg(function)
             .arg(serde_json::to_string(&args)?)
             .arg(max_tries)
+            .arg(self.capacity)
             .invoke_async(&mut conn)
             .await?;
+        if enqueued < 0 {
+            return Err(QueueError::Full(enqueued.unsigned_abs() - 1));
+        }
         Ok(id)
     }
 

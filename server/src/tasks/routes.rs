@@ -14,7 +14,7 @@ use crate::{
     api::ApiTags,
     error::{AppError, ErrorExamples, Errors},
     http::responses::{Created, example_timestamp},
-    queue::{JobInfo, JobStatus},
+    queue::{JobInfo, JobStatus, QueueError},
     rate_limit::rate_limited,
     state::AppState,
     tasks::jobs::SAMPLE_TASK,
@@ -123,6 +123,7 @@ impl From<JobInfo> for TaskInfo {
 }
 
 const QUEUE_UNAVAILABLE: &str = "Task queue unavailable, try again later";
+const QUEUE_FULL: &str = "Task queue is full, try again later";
 const TASK_NOT_FOUND: &str = "Task not found";
 
 pub struct TaskApi;
@@ -133,7 +134,8 @@ impl TaskApi {
     ///
     /// Returns the job id at once; the job runs on a worker and returns `Task <message> is
     /// complete!`. Rate limited per user (by their tier's rule for this path) or per client
-    /// address; 503 while the queue is unavailable.
+    /// address; 503 while the queue is unavailable, or full (`QUEUE_MAX_JOBS` jobs waiting or
+    /// running).
     #[oai(
         path = "/tasks/task",
         method = "post",
@@ -152,9 +154,15 @@ impl TaskApi {
             .queue
             .enqueue(SAMPLE_TASK, args, state.settings.queue.max_tries)
             .await
-            .map_err(|err| {
-                tracing::error!(error = %err, "enqueue failed");
-                AppError::Unavailable(QUEUE_UNAVAILABLE.into())
+            .map_err(|err| match err {
+                QueueError::Full(depth) => {
+                    tracing::warn!(depth, "enqueue refused: the queue is full");
+                    AppError::Unavailable(QUEUE_FULL.into())
+                }
+                QueueError::Backend(_) => {
+                    tracing::error!(error = %err, "enqueue failed");
+                    AppError::Unavailable(QUEUE_UNAVAILABLE.into())
+                }
             })?;
         Ok(Created(TaskCreated { id }))
     }
@@ -189,7 +197,7 @@ impl TaskApi {
 /// The messages of this domain's errors, for the spec.
 pub(crate) fn error_examples() -> Vec<ErrorExamples> {
     vec![
-        ErrorExamples::new("create_task", 503, [QUEUE_UNAVAILABLE]),
+        ErrorExamples::new("create_task", 503, [QUEUE_UNAVAILABLE, QUEUE_FULL]),
         ErrorExamples::new("read_task", 404, [TASK_NOT_FOUND]),
         ErrorExamples::new("read_task", 503, [QUEUE_UNAVAILABLE]),
     ]

@@ -256,12 +256,19 @@ async fn bench_backend(
     );
     // Enqueueing is measured on a fresh instance of its own each time, without a worker and
     // stopped right after: running the backlog would take CPU from the endpoints measured next
-    // (the embedded queue lives in the process, so it goes with it).
+    // (the embedded queue lives in the process, so it goes with it). Its capacity is raised
+    // above what a run can enqueue, so every request enqueues; its peak RSS is then mostly the
+    // jobs held (the default capacity of 10,000 bounds that in service).
     let queueing = || {
         let port = process::free_port();
         Served::start(
             "server-queue",
-            server_command(bin, backend, port, &[("RUN_WORKER", "false")]),
+            server_command(
+                bin,
+                backend,
+                port,
+                &[("RUN_WORKER", "false"), ("QUEUE_MAX_JOBS", "10000000")],
+            ),
             port,
             "/api/v1/health",
         )

@@ -10,7 +10,7 @@ use std::{
 use serde_json::{Value, json};
 use server::{
     queue::{
-        Claim, JobStatus, Outcome, QueueBackend, Registry,
+        Claim, JobStatus, Outcome, QueueBackend, QueueError, Registry,
         memory::MemoryQueue,
         redis::RedisQueue,
         worker::{self, WorkerConfig},
@@ -19,15 +19,21 @@ use server::{
 };
 use tokio::sync::watch;
 
+const CAPACITY: u64 = 1_000;
+
 fn backends() -> Vec<Arc<dyn QueueBackend>> {
-    let mut backends: Vec<Arc<dyn QueueBackend>> = vec![Arc::new(MemoryQueue::default())];
+    backends_holding(CAPACITY)
+}
+
+fn backends_holding(capacity: u64) -> Vec<Arc<dyn QueueBackend>> {
+    let mut backends: Vec<Arc<dyn QueueBackend>> = vec![Arc::new(MemoryQueue::new(capacity))];
     if let Ok(url) = std::env::var("TEST_REDIS_URL")
         && !url.trim().is_empty()
     {
         let prefix = format!("queue-conformance:{}:", uuid::Uuid::new_v4().simple());
         let redis = RedisStore::open(&url, &prefix)
             .unwrap_or_else(|err| panic!("TEST_REDIS_URL={url} is not usable: {err}"));
-        backends.push(Arc::new(RedisQueue::new(redis)));
+        backends.push(Arc::new(RedisQueue::new(redis, capacity)));
     }
     backends
 }
@@ -35,10 +41,47 @@ fn backends() -> Vec<Arc<dyn QueueBackend>> {
 const LEASE: Duration = Duration::from_secs(30);
 const KEEP: Duration = Duration::from_secs(60);
 
+async fn claim_one_of(queue: &dyn QueueBackend, max: usize) -> Claim {
+    let mut claims = queue.claim(max, LEASE, KEEP).await.unwrap();
+    assert_eq!(claims.len(), max, "{}", queue.kind());
+    claims.remove(0)
+}
+
 async fn claim_one(queue: &dyn QueueBackend, lease: Duration) -> Claim {
     let mut claims = queue.claim(10, lease, KEEP).await.unwrap();
     assert_eq!(claims.len(), 1, "{}: one due job", queue.kind());
     claims.remove(0)
+}
+
+#[tokio::test]
+async fn a_full_queue_refuses_jobs_until_one_finishes() {
+    for queue in backends_holding(3) {
+        let queue = queue.as_ref();
+        for i in 0..3 {
+            queue.enqueue("f", json!([i]), 5).await.unwrap();
+        }
+        for _ in 0..2 {
+            let refused = queue.enqueue("f", json!(["over"]), 5).await;
+            assert!(
+                matches!(refused, Err(QueueError::Full(3))),
+                "{}: {refused:?}",
+                queue.kind()
+            );
+        }
+        assert_eq!(queue.depth().await.unwrap(), 3, "{}", queue.kind());
+
+        let claim = claim_one_of(queue, 1).await;
+        assert!(
+            queue.enqueue("f", json!(["x"]), 5).await.is_err(),
+            "running jobs count"
+        );
+        queue
+            .finish(&claim, &Outcome::Complete(json!(null)), KEEP)
+            .await
+            .unwrap();
+        queue.enqueue("f", json!(["room again"]), 5).await.unwrap();
+        assert_eq!(queue.depth().await.unwrap(), 3, "{}", queue.kind());
+    }
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use client::types::{TaskInfo, TaskStatus};
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, TestRedis, failure, raw_json, spawn_app_with};
+use crate::helpers::{TestApp, TestRedis, failure, raw_json, run_concurrently, spawn_app_with};
 
 const FAST: [(&str, &str); 2] = [
     ("SAMPLE_TASK_DELAY_MS", "50"),
@@ -128,4 +128,28 @@ async fn with_the_queues_redis_down_enqueue_answers_503_and_resumes_after() {
         serde_json::json!("Task back is complete!"),
         "the worker resumed"
     );
+}
+
+#[tokio::test]
+async fn a_flood_of_jobs_no_worker_drains_stops_at_the_queues_capacity_with_503() {
+    let app = spawn_app_with(&[
+        ("RUN_WORKER", "false"),
+        ("QUEUE_MAX_JOBS", "5"),
+        ("DEFAULT_RATE_LIMIT_LIMIT", "1000"),
+    ])
+    .await;
+    let sent = run_concurrently((0..40).map(|i| {
+        let api = app.api.clone();
+        async move { api.create_task().message(format!("job {i}")).send().await }
+    }))
+    .await;
+    let accepted = sent.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(accepted, 5, "exactly the capacity is accepted");
+    for refused in sent.into_iter().filter(Result::is_err) {
+        failure(refused).assert_is(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Task queue is full, try again later",
+        );
+    }
+    assert_eq!(app.state.queue.depth().await.unwrap(), 5);
 }
