@@ -117,6 +117,25 @@ fn declare_public_operations(doc: &mut Value) {
     }
 }
 
+/// Every operation that takes a body can answer 413 (`MAX_BODY_BYTES`): the body extractors
+/// and the request middleware refuse larger ones, with the one error schema.
+fn declare_body_limit(doc: &mut Value) {
+    for operation in operations_mut(doc) {
+        if operation.get("requestBody").is_none() {
+            continue;
+        }
+        let Some(responses) = operation["responses"].as_object_mut() else {
+            continue;
+        };
+        let Some(mut too_large) = responses.get("422").cloned() else {
+            continue;
+        };
+        too_large["description"] = Value::String("The request body is too large".into());
+        responses.insert("413".into(), too_large);
+        responses.sort_keys();
+    }
+}
+
 /// Every error message the domains declare, for the examples of their error responses.
 pub(crate) fn error_catalog() -> Vec<ErrorExamples> {
     [
@@ -329,6 +348,7 @@ pub fn finish_spec(spec: &str) -> String {
         }
     }
     document_rate_limit_headers(&mut doc);
+    declare_body_limit(&mut doc);
     document_error_examples(&mut doc);
     declare_public_operations(&mut doc);
     require_response_fields(&mut doc);

@@ -9,7 +9,7 @@ use poem::{
     error::ResponseError,
     http::StatusCode,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    middleware::{CatchPanic, Compression, NormalizePath, TrailingSlash},
+    middleware::{CatchPanic, Compression},
 };
 use tokio::sync::watch;
 
@@ -24,6 +24,7 @@ use crate::{
     db,
     error::AppError,
     http::{
+        cors::CorsPolicy,
         docs::DocPages,
         middleware::{RequestPolicy, around_request},
         routes::RouteTable,
@@ -272,19 +273,21 @@ pub fn routes(state: AppState) -> impl Endpoint {
             }),
         );
     }
-    let policy = RequestPolicy::new(state.settings.client_cache_max_age, &spec);
+    let policy = Arc::new(
+        RequestPolicy::new(state.settings.client_cache_max_age, &spec)
+            .with_cors(CorsPolicy::new(&state.settings.cors_origins))
+            .with_max_body_bytes(state.settings.max_body_bytes),
+    );
     // Browsers ask for it on every page; there is none, and that is not an error.
     let route = route.nest(API_PREFIX, api).at(
         "/favicon.ico",
         poem::endpoint::make_sync(|_| StatusCode::NO_CONTENT),
     );
     route
-        .with(NormalizePath::new(TrailingSlash::Trim))
         .with(Compression::new())
         .with(
             CatchPanic::new()
                 .with_handler(|_| AppError::internal("a request handler panicked").as_response()),
         )
-        .data(state)
-        .around(move |next, req| around_request(next, req, policy.clone()))
+        .around(move |next, req| around_request(next, req, policy.clone(), state.clone()))
 }

@@ -205,6 +205,10 @@ pub struct Settings {
     pub client_cache_max_age: u32,
     /// Peers whose `X-Forwarded-For` is believed: CIDRs, or single addresses.
     pub trusted_proxies: Vec<Cidr>,
+    /// Browser origins allowed to call the API from their pages (`CORS_ORIGINS`); empty: none.
+    pub cors_origins: Vec<CorsOrigin>,
+    /// The largest request body accepted (`MAX_BODY_BYTES`); larger ones are refused with 413.
+    pub max_body_bytes: usize,
     pub app: AppInfo,
     pub log_format: LogFormat,
     pub sample_task_delay: Duration,
@@ -241,6 +245,41 @@ pub struct QueueSettings {
     pub shutdown_grace: Duration,
 }
 
+/// A web origin as browsers send it in `Origin`: `scheme://host[:port]`, nothing more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsOrigin(String);
+
+impl CorsOrigin {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for CorsOrigin {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let url = url::Url::parse(s).map_err(|err| err.to_string())?;
+        let origin = url.origin();
+        if !origin.is_tuple() || !matches!(url.scheme(), "http" | "https") {
+            return Err("not an http(s) origin".into());
+        }
+        let serialized = origin.ascii_serialization();
+        if serialized != s.trim_end_matches('/') {
+            return Err(format!(
+                "an origin is scheme://host[:port], as in {serialized:?}"
+            ));
+        }
+        Ok(Self(serialized))
+    }
+}
+
+/// `MAX_BODY_BYTES` when unset: the longest valid body (a post) is far below it.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The shortest `SECRET_KEY` accepted outside `ENVIRONMENT=local`.
+const MIN_SECRET_KEY_BYTES: usize = 32;
+
 /// The key used when none is configured; only ever accepted with `ENVIRONMENT=local`.
 const LOCAL_SECRET_KEY: &str = "local-development-secret-key-change-me";
 
@@ -261,6 +300,17 @@ impl Settings {
         let env = Env(&lookup);
         let environment: Environment = env.parse("ENVIRONMENT", Environment::Local)?;
         let secret_key = match env.string("SECRET_KEY") {
+            // A short HMAC key can be brute-forced from one token; 32 bytes is SHA-256's size.
+            Some(key) if key.len() < MIN_SECRET_KEY_BYTES && environment != Environment::Local => {
+                return Err(ConfigError::Invalid {
+                    name: "SECRET_KEY",
+                    reason: format!(
+                        "{} bytes; at least {MIN_SECRET_KEY_BYTES} are required when ENVIRONMENT is {}",
+                        key.len(),
+                        environment.as_str()
+                    ),
+                });
+            }
             Some(key) => key,
             None if environment == Environment::Local => LOCAL_SECRET_KEY.to_string(),
             None => {
@@ -311,6 +361,8 @@ impl Settings {
             default_rate_limit_period: env.positive("DEFAULT_RATE_LIMIT_PERIOD", 3600)?,
             client_cache_max_age: env.parse("CLIENT_CACHE_MAX_AGE", 60)?,
             trusted_proxies: env.list("TRUSTED_PROXIES")?,
+            cors_origins: env.list("CORS_ORIGINS")?,
+            max_body_bytes: env.positive("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
             app: AppInfo {
                 name: env.string("APP_NAME").unwrap_or(defaults.name),
                 description: env
@@ -500,12 +552,44 @@ mod tests {
     }
 
     #[test]
-    fn secret_key_is_required_outside_local() {
+    fn secret_key_is_required_and_long_outside_local() {
         let err = settings(&[("ENVIRONMENT", "production")])
             .unwrap_err()
             .to_string();
         assert!(err.contains("SECRET_KEY"), "{err}");
-        assert!(settings(&[("ENVIRONMENT", "production"), ("SECRET_KEY", "s")]).is_ok());
+        let short = settings(&[("ENVIRONMENT", "staging"), ("SECRET_KEY", &"s".repeat(31))])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            short.contains("SECRET_KEY") && short.contains("32"),
+            "{short}"
+        );
+        let long = "s".repeat(32);
+        assert!(settings(&[("ENVIRONMENT", "production"), ("SECRET_KEY", &long)]).is_ok());
+        assert!(settings(&[("SECRET_KEY", "short is fine locally")]).is_ok());
+    }
+
+    #[test]
+    fn cors_origins_are_bare_origins() {
+        let s = settings(&[(
+            "CORS_ORIGINS",
+            "https://app.example.com, http://localhost:3000/",
+        )])
+        .unwrap();
+        let origins: Vec<&str> = s.cors_origins.iter().map(CorsOrigin::as_str).collect();
+        assert_eq!(
+            origins,
+            ["https://app.example.com", "http://localhost:3000"]
+        );
+        assert!(settings(&[]).unwrap().cors_origins.is_empty());
+        for bad in [
+            "https://app.example.com/path",
+            "app.example.com",
+            "ftp://x.example",
+        ] {
+            let err = settings(&[("CORS_ORIGINS", bad)]).unwrap_err().to_string();
+            assert!(err.contains("CORS_ORIGINS"), "{bad}: {err}");
+        }
     }
 
     #[test]

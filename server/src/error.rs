@@ -458,6 +458,10 @@ impl ErrorExamples {
         let errors = match status {
             401 => vec![AppError::NotAuthenticated, AppError::InvalidCredentials],
             403 => vec![AppError::Forbidden],
+            // As the committed spec shows it: with the default limit.
+            413 => vec![crate::http::body::body_too_large(
+                crate::config::DEFAULT_MAX_BODY_BYTES,
+            )],
             422 => vec![AppError::validation(ValidationIssue::example())],
             429 => vec![AppError::RateLimited {
                 retry_after_secs: 1,

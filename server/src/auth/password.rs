@@ -134,23 +134,31 @@ impl Drop for Running<'_> {
     }
 }
 
-/// Counts a hash as asked for until it is finished or given up.
-struct Demand(Arc<AtomicUsize>);
+/// Counts a hash as asked for until it is finished or given up. The last one out frees the
+/// pooled work areas: the count drops under the pool's lock, so two hashes finishing together
+/// cannot both see the other and leave their areas behind.
+struct Demand {
+    counter: Arc<AtomicUsize>,
+    areas: Arc<Mutex<Vec<WorkArea>>>,
+}
 
 impl Demand {
-    fn enter(counter: &Arc<AtomicUsize>) -> Self {
+    fn enter(counter: &Arc<AtomicUsize>, areas: &Arc<Mutex<Vec<WorkArea>>>) -> Self {
         counter.fetch_add(1, Ordering::SeqCst);
-        Self(counter.clone())
-    }
-
-    fn others_waiting(&self) -> bool {
-        self.0.load(Ordering::SeqCst) > 1
+        Self {
+            counter: counter.clone(),
+            areas: areas.clone(),
+        }
     }
 }
 
 impl Drop for Demand {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        let mut pool = self.areas.lock().unwrap_or_else(|e| e.into_inner());
+        if self.counter.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // The end of a burst: give the memory back.
+            *pool = Vec::new();
+        }
     }
 }
 
@@ -185,7 +193,7 @@ impl Passwords {
         &self,
         work: impl FnOnce(&mut WorkArea) -> T + Send + 'static,
     ) -> Result<T, AppError> {
-        let demand = Demand::enter(&self.demand);
+        let demand = Demand::enter(&self.demand, &self.areas);
         let permit = tokio::time::timeout(self.max_wait, self.slots.clone().acquire_owned())
             .await
             .map_err(|_| AppError::Overloaded {
@@ -199,13 +207,9 @@ impl Passwords {
             let lock = || areas.lock().unwrap_or_else(|e| e.into_inner());
             let mut area = lock().pop().unwrap_or_default();
             let result = work(&mut area);
-            let mut pool = lock();
-            if demand.others_waiting() {
-                pool.push(area);
-            } else {
-                // The end of a burst: give the memory back.
-                pool.clear();
-            }
+            lock().push(area);
+            // Frees the pool if this was the last hash asked for.
+            drop(demand);
             result
         })
         .await

@@ -24,7 +24,11 @@ use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::Value;
 use validator::{Validate, ValidationErrors};
 
-use crate::error::{AppError, ValidationIssue};
+use crate::{
+    config::DEFAULT_MAX_BODY_BYTES,
+    error::{AppError, ValidationIssue},
+    state::AppState,
+};
 
 const JSON: &str = "application/json; charset=utf-8";
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -76,26 +80,30 @@ fn body_issue(msg: impl Into<String>, kind: &str) -> AppError {
     AppError::validation(ValidationIssue::new(["body"], msg, kind))
 }
 
-/// The largest body any endpoint accepts; the longest valid one (a post) is far below it.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-async fn read_body(body: &mut RequestBody) -> Result<bytes::Bytes, AppError> {
-    let too_large = || AppError::Rejected {
+/// The answer to a body over the limit, declared or found while reading.
+pub fn body_too_large(limit: usize) -> AppError {
+    AppError::Rejected {
         status: StatusCode::PAYLOAD_TOO_LARGE,
-        message: format!("Request body larger than {MAX_BODY_BYTES} bytes"),
-    };
+        message: format!("Request body larger than {limit} bytes"),
+    }
+}
+
+async fn read_body(req: &Request, body: &mut RequestBody) -> Result<bytes::Bytes, AppError> {
+    let limit = req
+        .data::<AppState>()
+        .map_or(DEFAULT_MAX_BODY_BYTES, |state| {
+            state.settings.max_body_bytes
+        });
     let body = body
         .take()
         .map_err(|_| AppError::internal("request body read twice"))?;
-    body.into_bytes_limit(MAX_BODY_BYTES)
-        .await
-        .map_err(|err| match err {
-            ReadBodyError::PayloadTooLarge => too_large(),
-            other => AppError::Rejected {
-                status: StatusCode::BAD_REQUEST,
-                message: format!("Cannot read the request body: {other}"),
-            },
-        })
+    body.into_bytes_limit(limit).await.map_err(|err| match err {
+        ReadBodyError::PayloadTooLarge => body_too_large(limit),
+        other => AppError::Rejected {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("Cannot read the request body: {other}"),
+        },
+    })
 }
 
 /// Parses JSON text; `None` for an empty body.
@@ -334,7 +342,7 @@ macro_rules! body_extractor {
                 body: &mut RequestBody,
                 _param_opts: ExtractParamOptions<Self::ParamType>,
             ) -> poem::Result<Self> {
-                let bytes = read_body(body).await?;
+                let bytes = read_body(req, body).await?;
                 Ok(Self($parse(req, &bytes)?))
             }
         }

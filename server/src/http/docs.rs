@@ -5,8 +5,15 @@
 //! pages show what `/openapi.json` says. ReDoc's page also drops its Google Fonts stylesheet: the
 //! pages need nothing from outside this server, and work air-gapped.
 
-use poem::{Endpoint, Route, endpoint::make_sync, web::Html};
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
+use poem::{
+    Endpoint, IntoResponse, Route,
+    endpoint::make_sync,
+    http::{HeaderValue, header},
+    web::Html,
+};
 use poem_openapi::OpenApiService;
+use sha2::{Digest, Sha256};
 
 use crate::api::Api;
 
@@ -19,6 +26,38 @@ fn with_spec(html: &str, derived: &str, finished: &str) -> String {
         &format!("let spec = {finished};"),
         1,
     )
+}
+
+/// The page's policy: its own inline scripts (by hash) and nothing else runs; it talks only to
+/// this server. Styles stay open to inline use, which both UIs build at run time.
+fn content_security_policy(html: &str) -> String {
+    let scripts: Vec<String> = inline_scripts(html)
+        .map(|script| format!("'sha256-{}'", BASE64.encode(Sha256::digest(script))))
+        .collect();
+    format!(
+        "default-src 'none'; script-src {}; style-src 'unsafe-inline'; img-src 'self' data:; \
+         font-src 'self' data:; connect-src 'self'; worker-src blob:; base-uri 'none'; \
+         form-action 'none'; frame-ancestors 'none'",
+        scripts.join(" ")
+    )
+}
+
+/// The text of each `<script>` element without a `src`.
+fn inline_scripts(html: &str) -> impl Iterator<Item = &str> {
+    let mut rest = html;
+    std::iter::from_fn(move || {
+        loop {
+            let start = rest.find("<script")?;
+            let open_end = start + rest[start..].find('>')? + 1;
+            let close = open_end + rest[open_end..].find("</script>")?;
+            let opening_tag = &rest[start..open_end];
+            let script = &rest[open_end..close];
+            rest = &rest[close + "</script>".len()..];
+            if !opening_tag.contains("src=") {
+                return Some(script);
+            }
+        }
+    })
 }
 
 pub struct DocPages {
@@ -45,7 +84,13 @@ impl DocPages {
 }
 
 fn page(html: String) -> impl Endpoint {
-    make_sync(move |_| Html(html.clone()))
+    let policy = HeaderValue::from_str(&content_security_policy(&html))
+        .unwrap_or(HeaderValue::from_static("default-src 'none'"));
+    make_sync(move |_| {
+        Html(html.clone())
+            .with_header(header::CONTENT_SECURITY_POLICY, policy.clone())
+            .into_response()
+    })
 }
 
 #[cfg(test)]
@@ -65,5 +110,21 @@ mod tests {
             assert!(html.contains(&format!("let spec = {finished};")));
             assert!(!html.contains("fonts.googleapis.com"));
         }
+    }
+
+    #[test]
+    fn the_policy_allows_exactly_the_pages_inline_scripts() {
+        let html = "<script charset=\"UTF-8\">let a = 1;</script><script src=\"x.js\"></script>\
+                    <style>p{}</style><script>\nrun();\n</script>";
+        let scripts: Vec<&str> = inline_scripts(html).collect();
+        assert_eq!(scripts, ["let a = 1;", "\nrun();\n"]);
+        let policy = content_security_policy(html);
+        let hash = BASE64.encode(Sha256::digest("let a = 1;"));
+        assert!(
+            policy.contains(&format!("script-src 'sha256-{hash}' 'sha256-")),
+            "{policy}"
+        );
+        assert!(policy.starts_with("default-src 'none';"), "{policy}");
+        assert!(!policy.contains("unsafe-eval"), "{policy}");
     }
 }

@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every domain: body extractors, middleware, common responses.
 
 pub mod body;
+pub mod cors;
 pub mod docs;
 pub mod middleware;
 pub mod responses;

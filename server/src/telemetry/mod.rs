@@ -1,11 +1,13 @@
 //! Logging: `RUST_LOG` filters, `LOG_FORMAT=json` gives JSON lines.
 
+mod format;
 mod writer;
 
 use std::io::IsTerminal;
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
+pub use format::{TextFields, TextLine};
 pub use writer::{BatchedWriter, FlushGuard};
 
 use crate::config::LogFormat;
@@ -45,7 +47,10 @@ pub fn init(format: LogFormat) -> Option<FlushGuard> {
         LogFormat::Pretty => registry
             .with(
                 fmt::layer()
-                    .with_ansi(std::io::stdout().is_terminal())
+                    .event_format(TextLine {
+                        ansi: std::io::stdout().is_terminal(),
+                    })
+                    .fmt_fields(TextFields)
                     .with_writer(writer),
             )
             .try_init(),

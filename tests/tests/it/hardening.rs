@@ -130,3 +130,157 @@ async fn a_login_flood_is_bounded_and_the_excess_gets_503_with_retry_after() {
     // Once the flood is over, the real password works.
     app.login("victim", PASSWORD).await;
 }
+
+#[tokio::test]
+async fn bodies_over_max_body_bytes_are_413_declared_or_streamed_and_nothing_is_written() {
+    let app = spawn_app_with(&[("MAX_BODY_BYTES", "1000")]).await;
+    let http = reqwest::Client::new();
+    let big_user = json!({
+        "name": "Big Body",
+        "username": "bigbody",
+        "email": "big@example.com",
+        "password": PASSWORD,
+        "padding": "x".repeat(2000),
+    });
+    let declared = http
+        .post(app.url("/api/v1/user"))
+        .json(&big_user)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = raw_json(declared).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["detail"], "Request body larger than 1000 bytes");
+
+    // Without a Content-Length the limit holds while the body is read.
+    let bytes = serde_json::to_vec(&big_user).unwrap();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(100).map(|c| Ok(c.to_vec())).collect();
+    let streamed = http
+        .post(app.url("/api/v1/user"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = raw_json(streamed).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+
+    // A declared length over the limit is refused before routing, on any path.
+    let declared_on_get = http
+        .get(app.url("/api/v1/health"))
+        .header("content-length", "5000")
+        .body(vec![b' '; 5000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(declared_on_get.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    let users = app.api.read_users().send().await.unwrap().into_inner();
+    assert_eq!(users.total_count, 0, "nothing was written");
+    // A body under the limit is accepted.
+    app.signup("smallbody").await;
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers_and_the_docs_a_strict_policy() {
+    let app = spawn_app().await;
+    let http = reqwest::Client::new();
+    for path in ["/api/v1/health", "/api/v1/nope", "/docs", "/openapi.json"] {
+        let response = http.get(app.url(path)).send().await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+    }
+    for page in ["/docs", "/redoc"] {
+        let response = http.get(app.url(page)).send().await.unwrap();
+        let policy = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            policy.starts_with("default-src 'none'; script-src 'sha256-"),
+            "{policy}"
+        );
+        assert!(!policy.contains("unsafe-eval"), "{policy}");
+        assert!(policy.contains("connect-src 'self'"), "{policy}");
+    }
+}
+
+#[tokio::test]
+async fn only_the_configured_origins_may_read_answers_cross_origin() {
+    const ALLOWED: &str = "https://app.example.com";
+    let app = spawn_app_with(&[("CORS_ORIGINS", ALLOWED)]).await;
+    let http = reqwest::Client::new();
+    let url = app.url("/api/v1/user/me");
+
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("origin", ALLOWED)
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    let headers = preflight.headers();
+    assert_eq!(headers["access-control-allow-origin"], ALLOWED);
+    let allowed_headers = headers["access-control-allow-headers"].to_str().unwrap();
+    assert!(
+        allowed_headers.contains("authorization"),
+        "{allowed_headers}"
+    );
+
+    let read = http
+        .get(app.url("/api/v1/health"))
+        .header("origin", ALLOWED)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    assert_eq!(read.headers()["access-control-allow-origin"], ALLOWED);
+    let exposed = read.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
+    assert!(exposed.contains("x-ratelimit-remaining"), "{exposed}");
+
+    // Another origin's request is answered, without the headers that let its page read it.
+    let foreign = http
+        .get(app.url("/api/v1/health"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::OK);
+    assert!(
+        !foreign
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+    assert_eq!(foreign.headers()["vary"], "Origin");
+    let foreign_preflight = http
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !foreign_preflight
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+
+    // With no CORS_ORIGINS, no origin gets them.
+    let closed = spawn_app().await;
+    let read = http
+        .get(closed.url("/api/v1/health"))
+        .header("origin", ALLOWED)
+        .send()
+        .await
+        .unwrap();
+    assert!(!read.headers().contains_key("access-control-allow-origin"));
+}
