@@ -276,7 +276,8 @@ pub fn routes(state: AppState) -> impl Endpoint {
     let policy = Arc::new(
         RequestPolicy::new(state.settings.client_cache_max_age, &spec)
             .with_cors(CorsPolicy::new(&state.settings.cors_origins))
-            .with_max_body_bytes(state.settings.max_body_bytes),
+            .with_max_body_bytes(state.settings.max_body_bytes)
+            .with_request_timeout(state.settings.request_timeout),
     );
     // Browsers ask for it on every page; there is none, and that is not an error.
     let route = route.nest(API_PREFIX, api).at(

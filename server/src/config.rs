@@ -209,6 +209,8 @@ pub struct Settings {
     pub cors_origins: Vec<CorsOrigin>,
     /// The largest request body accepted (`MAX_BODY_BYTES`); larger ones are refused with 413.
     pub max_body_bytes: usize,
+    /// How long a request may run before it is answered 503 (`REQUEST_TIMEOUT_MS`).
+    pub request_timeout: Duration,
     pub app: AppInfo,
     pub log_format: LogFormat,
     pub sample_task_delay: Duration,
@@ -363,6 +365,7 @@ impl Settings {
             trusted_proxies: env.list("TRUSTED_PROXIES")?,
             cors_origins: env.list("CORS_ORIGINS")?,
             max_body_bytes: env.positive("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
+            request_timeout: Duration::from_millis(env.positive("REQUEST_TIMEOUT_MS", 30_000)?),
             app: AppInfo {
                 name: env.string("APP_NAME").unwrap_or(defaults.name),
                 description: env

@@ -145,6 +145,9 @@ impl Example for ErrorBody {
     }
 }
 
+/// The answer to a request that ran past `REQUEST_TIMEOUT_MS`.
+pub const REQUEST_TIMED_OUT: &str = "Request timed out, try again later";
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// The request conflicts with stored data (a taken name, a tier still in use).
@@ -308,7 +311,7 @@ impl ResponseError for AppError {
 
 /// Statuses every operation can answer with: 422 for a NUL in the URL, which the request
 /// middleware refuses before routing, and 500.
-const ALWAYS_POSSIBLE: [u16; 2] = [422, 500];
+const ALWAYS_POSSIBLE: [u16; 3] = [422, 500, 503];
 
 /// An operation's error responses for the spec: the statuses it can answer with, plus those any
 /// operation can ([`ALWAYS_POSSIBLE`]), each with the one [`ErrorBody`] schema. At run time it is
@@ -467,6 +470,7 @@ impl ErrorExamples {
                 retry_after_secs: 1,
             }],
             500 => vec![AppError::internal("hidden")],
+            503 => vec![AppError::Unavailable(REQUEST_TIMED_OUT.into())],
             _ => vec![],
         };
         errors.iter().map(AppError::body).collect()

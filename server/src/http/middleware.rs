@@ -1,7 +1,11 @@
 //! Cross-cutting HTTP behaviour applied to every route: the request span and id, the one
 //! error rendering, and the client cache header.
 
-use std::{collections::HashMap, sync::Arc, time::Instant};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use poem::{
     Endpoint, IntoResponse, Request, Response, Result,
@@ -12,7 +16,7 @@ use poem_openapi::OperationId;
 use tracing::Instrument;
 
 use crate::{
-    error::{AppError, ValidationIssue},
+    error::{AppError, REQUEST_TIMED_OUT, ValidationIssue},
     http::{
         body::{body_too_large, nul_issue},
         cors::CorsPolicy,
@@ -27,6 +31,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub struct RequestPolicy {
     cors: CorsPolicy,
     max_body_bytes: usize,
+    request_timeout: Duration,
     /// `Cache-Control` of successful anonymous GETs, built once.
     public_cache_control: HeaderValue,
     /// `operationId` → `METHOD /path/{template}`, for low-cardinality `route` log fields.
@@ -90,6 +95,7 @@ impl RequestPolicy {
         Self {
             cors: CorsPolicy::default(),
             max_body_bytes: usize::MAX,
+            request_timeout: Duration::MAX,
             public_cache_control,
             routes: Arc::new(routes),
             paths: Arc::new(paths),
@@ -98,6 +104,13 @@ impl RequestPolicy {
 
     pub fn with_cors(self, cors: CorsPolicy) -> Self {
         Self { cors, ..self }
+    }
+
+    pub fn with_request_timeout(self, request_timeout: Duration) -> Self {
+        Self {
+            request_timeout,
+            ..self
+        }
     }
 
     pub fn with_max_body_bytes(self, max_body_bytes: usize) -> Self {
@@ -145,10 +158,12 @@ pub async fn around_request<E: Endpoint>(
     } else if let Some(refusal) = refuse_before_routing(&req, policy.max_body_bytes) {
         Err(refusal.into())
     } else {
-        next.call(req)
-            .instrument(span.clone())
-            .await
-            .map(IntoResponse::into_response)
+        let handled = next.call(req).instrument(span.clone());
+        match tokio::time::timeout(policy.request_timeout, handled).await {
+            Ok(handled) => handled.map(IntoResponse::into_response),
+            // Dropping the handler rolls back its open transaction, so nothing is half-written.
+            Err(_) => Err(AppError::Unavailable(REQUEST_TIMED_OUT.into()).into()),
+        }
     };
     let (mut response, operation) = match outcome {
         Ok(response) => {

@@ -328,7 +328,12 @@ struct Sample {
     cpu_seconds: f64,
 }
 
+/// Time for the previous endpoint's last requests to end (a login's queued hashes take up to a
+/// second), so that their memory is not counted as the next endpoint's peak.
+const SETTLE: Duration = Duration::from_secs(1);
+
 fn measure(target: &Served, endpoint: &Endpoint, duration: Duration, scratch: &Path) -> Sample {
+    std::thread::sleep(SETTLE);
     target.reset_peak_rss();
     let cpu_before = target.cpu_seconds();
     let measured = load::run(&target.base, endpoint, duration, scratch);

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::helpers::{PASSWORD, failure, login_form, raw_json, spawn_app};
 
-const BAD_CREDENTIALS: &str = "Incorrect email, username or password";
+pub const BAD_CREDENTIALS: &str = "Incorrect email, username or password";
 
 #[tokio::test]
 async fn login_by_username_or_email_returns_both_tokens() {

@@ -1,6 +1,7 @@
 //! Hostile input and floods: NUL characters, and a login flood against the bounded hashing.
 
 use reqwest::StatusCode;
+use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::json;
 
 use crate::helpers::{PASSWORD, failure, login_form, raw_json, spawn_app, spawn_app_with};
@@ -283,4 +284,33 @@ async fn only_the_configured_origins_may_read_answers_cross_origin() {
         .await
         .unwrap();
     assert!(!read.headers().contains_key("access-control-allow-origin"));
+}
+
+#[tokio::test]
+async fn a_request_past_its_timeout_is_503_json_and_writes_nothing() {
+    // Each sign-up hashes its password (tens of milliseconds) before it writes: 1 ms is past.
+    let app = spawn_app_with(&[("REQUEST_TIMEOUT_MS", "1")]).await;
+    let http = reqwest::Client::new();
+    let signup = http
+        .post(app.url("/api/v1/user"))
+        .json(&json!({
+            "name": "Too Slow",
+            "username": "tooslow",
+            "email": "slow@example.com",
+            "password": PASSWORD,
+        }))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = raw_json(signup).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["detail"], "Request timed out, try again later");
+
+    // Long enough for the abandoned hash to end: had the handler gone on, it would have written.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let stored = server::entities::user::Entity::find()
+        .count(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "nothing was written");
 }

@@ -13,6 +13,7 @@ mod ops;
 mod posts;
 mod queue_store;
 mod rate_limit;
+mod scale_out;
 mod schema;
 mod spec;
 mod tasks;
