@@ -28,7 +28,7 @@ pub async fn create_superuser(
         name: admin.name.clone(),
         username: admin.username.clone(),
         email: EmailAddress(admin.email.clone()),
-        password: admin.password.clone(),
+        password: admin.password.expose().to_string(),
     };
     signup
         .validate()

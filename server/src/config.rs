@@ -130,7 +130,37 @@ pub struct AdminSettings {
     pub name: String,
     pub email: String,
     pub username: String,
-    pub password: String,
+    pub password: Secret,
+}
+
+/// A setting that must never reach a log line: its `Debug` shows `[redacted]`, so settings
+/// can be printed whole.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_string())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
 }
 
 /// The API's description in the spec (Markdown): what a reader of Swagger UI needs first.
@@ -194,7 +224,7 @@ pub struct Settings {
     /// Prepended to every Redis key (not in the original's settings: lets deployments and
     /// test runs share one Redis server).
     pub redis_key_prefix: String,
-    pub secret_key: String,
+    pub secret_key: Secret,
     pub algorithm: JwtAlgorithm,
     pub access_token_expire: Duration,
     pub refresh_token_expire: Duration,
@@ -338,7 +368,7 @@ impl Settings {
                 .or_else(|| redis_url.clone()),
             redis_url,
             redis_key_prefix: env.string("REDIS_KEY_PREFIX").unwrap_or_default(),
-            secret_key,
+            secret_key: secret_key.into(),
             algorithm: env.parse("ALGORITHM", JwtAlgorithm::HS256)?,
             access_token_expire: Duration::from_secs(
                 60 * env.positive::<u64>("ACCESS_TOKEN_EXPIRE_MINUTES", 30)?,
@@ -356,7 +386,8 @@ impl Settings {
                     .unwrap_or_else(|| "admin".into()),
                 password: env
                     .string("ADMIN_PASSWORD")
-                    .unwrap_or_else(|| "!Ch4ng3Th1sP4ssW0rd!".into()),
+                    .unwrap_or_else(|| "!Ch4ng3Th1sP4ssW0rd!".into())
+                    .into(),
             },
             tier_name: env.string("TIER_NAME").unwrap_or_else(|| "free".into()),
             default_rate_limit_limit: env.positive("DEFAULT_RATE_LIMIT_LIMIT", 10)?,
@@ -570,6 +601,17 @@ mod tests {
         let long = "s".repeat(32);
         assert!(settings(&[("ENVIRONMENT", "production"), ("SECRET_KEY", &long)]).is_ok());
         assert!(settings(&[("SECRET_KEY", "short is fine locally")]).is_ok());
+    }
+
+    #[test]
+    fn printed_settings_show_no_secret() {
+        let key = "k".repeat(40);
+        let s = settings(&[("SECRET_KEY", &key), ("ADMIN_PASSWORD", "Adm1n-Passw0rd!")]).unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains(&key), "{printed}");
+        assert!(!printed.contains("Adm1n-Passw0rd!"), "{printed}");
+        assert!(printed.contains("[redacted]"), "{printed}");
+        assert_eq!(s.secret_key.expose(), key);
     }
 
     #[test]

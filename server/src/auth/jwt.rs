@@ -63,7 +63,7 @@ impl std::fmt::Debug for TokenService {
 
 impl TokenService {
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
-        let secret = settings.secret_key.as_bytes();
+        let secret = settings.secret_key.expose().as_bytes();
         Ok(Self {
             encoding: EncodingKey::from_secret(secret)?,
             decoding: DecodingKey::from_secret(secret)?,

@@ -152,7 +152,7 @@ fn b64(value: &serde_json::Value) -> String {
 async fn tampered_expired_and_misused_tokens_are_refused() {
     let app = spawn_app().await;
     let alice = app.fx_user("alice").await;
-    let secret = app.state.settings.secret_key.clone();
+    let secret = app.state.settings.secret_key.expose().to_string();
     let now = chrono::Utc::now().timestamp();
     let id = alice.user.id.to_string();
     let claims = |exp: i64, kind: &str| json!({"sub": id, "exp": exp, "iat": now, "jti": uuid::Uuid::new_v4().to_string(), "token_type": kind});
