@@ -181,9 +181,42 @@ pub enum AppError {
     Internal(#[from] anyhow::Error),
 }
 
+/// The answer while the database cannot be reached.
+pub const DATABASE_UNAVAILABLE: &str = "Database unavailable, try again later";
+
 impl From<sea_orm::DbErr> for AppError {
     fn from(err: sea_orm::DbErr) -> Self {
+        if database_unreachable(&err) {
+            tracing::warn!(error = %err, "the database is unreachable");
+            return Self::Unavailable(DATABASE_UNAVAILABLE.into());
+        }
         Self::Internal(err.into())
+    }
+}
+
+/// Whether the error says the database cannot be reached right now rather than that the query
+/// failed: no connection in time, a broken one, or a server shutting down, starting or full.
+/// Those are worth a retry, so they are 503, not 500.
+fn database_unreachable(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, sqlx};
+    let sqlx_error = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match sqlx_error.as_ref() {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL: class 08 (connection exception), admin or crash shutdown, starting up,
+        // too many connections.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 
@@ -470,7 +503,10 @@ impl ErrorExamples {
                 retry_after_secs: 1,
             }],
             500 => vec![AppError::internal("hidden")],
-            503 => vec![AppError::Unavailable(REQUEST_TIMED_OUT.into())],
+            503 => vec![
+                AppError::Unavailable(REQUEST_TIMED_OUT.into()),
+                AppError::Unavailable(DATABASE_UNAVAILABLE.into()),
+            ],
             _ => vec![],
         };
         errors.iter().map(AppError::body).collect()

@@ -176,6 +176,29 @@ pub struct TestUser {
 }
 
 impl TestApp {
+    /// Cuts every connection the server holds to its database (`pg_terminate_backend`), as a
+    /// failover or a restart would; `None` on SQLite, which has no connections to cut.
+    pub async fn cut_database_connections(&self) -> Option<u64> {
+        let TestDatabase::Postgres { admin_url, name } = &self._database else {
+            return None;
+        };
+        let admin = Database::connect(admin_url)
+            .await
+            .expect("the admin database");
+        let cut = admin
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+                ),
+            ))
+            .await
+            .expect("terminating the server's connections");
+        admin.close().await.ok();
+        Some(cut.len() as u64)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

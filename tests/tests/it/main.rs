@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod authorization;
 mod cache;
 mod cache_outage;
 mod cache_store;
