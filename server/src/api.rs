@@ -151,7 +151,8 @@ pub(crate) fn error_catalog() -> Vec<ErrorExamples> {
 }
 
 /// Each error response shows the bodies it can carry as named examples: the operation's own
-/// messages, else those every operation answers that status with.
+/// messages (else those every operation answers that status with), and those any operation can
+/// meet whatever its own are.
 fn document_error_examples(doc: &mut Value) {
     let catalog = error_catalog();
     for operation in operations_mut(doc) {
@@ -172,14 +173,15 @@ fn document_error_examples(doc: &mut Value) {
             let own = catalog
                 .iter()
                 .find(|entry| entry.operation == id && entry.status == status);
-            // A 503 can also be the request timeout, whatever the operation.
-            let bodies: Vec<ErrorBody> = match own {
-                Some(entry) if status == 503 => {
-                    [entry.bodies.clone(), ErrorExamples::common(503)].concat()
+            let mut bodies: Vec<ErrorBody> = own.map_or_else(
+                || ErrorExamples::fallback(status),
+                |entry| entry.bodies.clone(),
+            );
+            for body in ErrorExamples::universal(status) {
+                if !bodies.contains(&body) {
+                    bodies.push(body);
                 }
-                Some(entry) => entry.bodies.clone(),
-                None => ErrorExamples::common(status),
-            };
+            }
             let examples: serde_json::Map<String, Value> = bodies
                 .iter()
                 .map(|body| {

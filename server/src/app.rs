@@ -5,10 +5,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Route, Server,
+    Endpoint, EndpointExt, IntoResponse, Route,
     error::ResponseError,
     http::StatusCode,
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     middleware::{CatchPanic, Compression},
 };
 use tokio::sync::watch;
@@ -26,8 +25,10 @@ use crate::{
     http::{
         cors::CorsPolicy,
         docs::DocPages,
-        middleware::{RequestPolicy, around_request},
+        metrics,
+        middleware::{RequestLimits, RequestPolicy, around_request},
         routes::RouteTable,
+        server::serve,
     },
     queue::{
         QueueBackend,
@@ -39,11 +40,12 @@ use crate::{
     redis_store::RedisStore,
     state::{AppState, Services},
     tasks::jobs,
+    telemetry::metrics::Metrics,
 };
 
 pub struct Application {
     port: u16,
-    acceptor: TcpAcceptor,
+    listener: tokio::net::TcpListener,
     state: AppState,
 }
 
@@ -67,8 +69,14 @@ impl Application {
             ),
             None => None,
         };
+        let metrics = if settings.metrics_enabled {
+            Metrics::enabled()
+        } else {
+            Metrics::disabled()
+        };
         let routes = Arc::new(RouteTable::from_spec(&crate::api::spec_json()));
-        let cache = response_cache(&settings, redis.as_ref(), routes.clone())?;
+        let cache = response_cache(&settings, redis.as_ref(), routes.clone())?
+            .with_metrics(metrics.clone());
         let tokens = TokenService::new(&settings).context("SECRET_KEY is not usable")?;
         let limiter_redis = match &settings.redis_rate_limit_url {
             Some(url) if Some(url) == settings.redis_url.as_ref() => redis.clone(),
@@ -78,8 +86,14 @@ impl Application {
             ),
             None => None,
         };
-        let limiter =
-            RateLimiter::new(&settings, db.clone(), limiter_redis, tokens.clone(), routes);
+        let limiter = RateLimiter::new(
+            &settings,
+            db.clone(),
+            limiter_redis,
+            tokens.clone(),
+            routes,
+            metrics.clone(),
+        );
         let queue: Arc<dyn QueueBackend> = match &settings.redis_queue_url {
             Some(url) if Some(url) == settings.redis_url.as_ref() && redis.is_some() => Arc::new(
                 RedisQueue::new(redis.clone().context("REDIS_URL")?, settings.queue.max_jobs),
@@ -93,19 +107,18 @@ impl Application {
         };
         tokio::task::spawn_blocking(password::warm_up).await?;
 
-        let acceptor = TcpListener::bind(settings.bind_address())
-            .into_acceptor()
+        let listener = tokio::net::TcpListener::bind(settings.bind_address())
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind_address()))?;
-        let port = acceptor
+        let port = listener
             .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
-            .context("the listener has no socket address")?;
+            .context("the listener has no socket address")?
+            .port();
         let state = AppState::new(Services {
             cache,
             limiter,
             queue,
+            metrics,
             passwords: Passwords::from_settings(&settings),
             settings: Arc::new(settings),
             db,
@@ -117,7 +130,7 @@ impl Application {
         }
         Ok(Self {
             port,
-            acceptor,
+            listener,
             state,
         })
     }
@@ -130,9 +143,9 @@ impl Application {
         &self.state
     }
 
-    /// Serves until Ctrl-C / SIGTERM, then finishes in-flight requests; with `RUN_WORKER`, also
-    /// runs the queue's worker, which stops claiming at the same signal and hands back what it
-    /// cannot finish within its grace period.
+    /// Serves until Ctrl-C / SIGTERM, then finishes in-flight requests (for at most
+    /// `SHUTDOWN_GRACE_SECONDS`); with `RUN_WORKER`, also runs the queue's worker, which stops
+    /// claiming at the same signal and hands back what it cannot finish within its grace period.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let settings = self.state.settings.clone();
         let (stop, stopped) = watch::channel(false);
@@ -140,7 +153,7 @@ impl Application {
             tokio::spawn(worker::run(
                 self.state.queue.clone(),
                 jobs::registry(&settings),
-                worker_config(&settings),
+                worker_config(&settings, self.state.metrics.clone()),
                 stopped.clone(),
             ))
         });
@@ -150,15 +163,15 @@ impl Application {
         });
         let mut server_stopped = stopped;
         let app = routes(self.state);
-        let served = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(
-                app,
-                async move {
-                    let _ = server_stopped.wait_for(|stop| *stop).await;
-                },
-                None,
-            )
-            .await;
+        let served = serve(
+            self.listener,
+            app,
+            settings.connections.clone(),
+            async move {
+                let _ = server_stopped.wait_for(|stop| *stop).await;
+            },
+        )
+        .await;
         if let Some(worker) = worker {
             let _ = worker.await;
         }
@@ -166,7 +179,7 @@ impl Application {
     }
 }
 
-pub fn worker_config(settings: &Settings) -> WorkerConfig {
+pub fn worker_config(settings: &Settings, metrics: Metrics) -> WorkerConfig {
     let queue = &settings.queue;
     WorkerConfig {
         concurrency: queue.worker_concurrency,
@@ -176,6 +189,7 @@ pub fn worker_config(settings: &Settings) -> WorkerConfig {
         retry_backoff: queue.retry_backoff,
         keep_result: queue.keep_result,
         shutdown_grace: queue.shutdown_grace,
+        metrics,
     }
 }
 
@@ -195,7 +209,8 @@ pub async fn run_worker(settings: Settings) -> anyhow::Result<()> {
     worker::run(
         backend,
         jobs::registry(&settings),
-        worker_config(&settings),
+        // A worker process serves no /metrics.
+        worker_config(&settings, Metrics::disabled()),
         stopped,
     )
     .await;
@@ -276,9 +291,16 @@ pub fn routes(state: AppState) -> impl Endpoint {
     let policy = Arc::new(
         RequestPolicy::new(state.settings.client_cache_max_age, &spec)
             .with_cors(CorsPolicy::new(&state.settings.cors_origins))
-            .with_max_body_bytes(state.settings.max_body_bytes)
+            .with_limits(RequestLimits {
+                max_body_bytes: state.settings.max_body_bytes,
+                max_uri_bytes: state.settings.max_uri_bytes,
+                max_header_bytes: state.settings.max_header_bytes,
+            })
             .with_request_timeout(state.settings.request_timeout),
     );
+    if state.metrics.is_enabled() {
+        route = route.at(metrics::PATH, metrics::Scrape);
+    }
     // Browsers ask for it on every page; there is none, and that is not an error.
     let route = route.nest(API_PREFIX, api).at(
         "/favicon.ico",

@@ -5,6 +5,8 @@ use std::{net::IpAddr, str::FromStr, time::Duration};
 
 use ipnet::IpNet;
 
+use crate::http::server::ConnectionLimits;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid value for {name}: {reason}")]
@@ -241,6 +243,17 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// How long a request may run before it is answered 503 (`REQUEST_TIMEOUT_MS`).
     pub request_timeout: Duration,
+    /// The longest request target, path and query (`MAX_URI_BYTES`); longer ones get 414.
+    pub max_uri_bytes: usize,
+    /// The largest request headers, names and values (`MAX_HEADER_BYTES`); larger ones get 431.
+    pub max_header_bytes: usize,
+    /// What the connection loop bounds: connections, header time, drain time.
+    pub connections: ConnectionLimits,
+    /// `/metrics` is served and recorded (`METRICS_ENABLED`; default: in `local`, or when a
+    /// token is set).
+    pub metrics_enabled: bool,
+    /// The bearer token `/metrics` requires (`METRICS_TOKEN`); unset: none.
+    pub metrics_token: Option<Secret>,
     pub app: AppInfo,
     pub log_format: LogFormat,
     pub sample_task_delay: Duration,
@@ -354,6 +367,15 @@ impl Settings {
         };
         let defaults = AppInfo::default();
         let redis_url = env.string("REDIS_URL");
+        let max_uri_bytes = env.positive("MAX_URI_BYTES", 8 * 1024)?;
+        let max_header_bytes = env.positive("MAX_HEADER_BYTES", 16 * 1024)?;
+        let metrics_token = env
+            .string("METRICS_TOKEN")
+            .filter(|token| !token.is_empty());
+        let metrics_enabled = env.parse_bool(
+            "METRICS_ENABLED",
+            environment == Environment::Local || metrics_token.is_some(),
+        )?;
         Ok(Self {
             environment,
             host: env.string("HOST").unwrap_or_else(|| "127.0.0.1".into()),
@@ -397,6 +419,20 @@ impl Settings {
             cors_origins: env.list("CORS_ORIGINS")?,
             max_body_bytes: env.positive("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
             request_timeout: Duration::from_millis(env.positive("REQUEST_TIMEOUT_MS", 30_000)?),
+            max_uri_bytes,
+            max_header_bytes,
+            connections: ConnectionLimits {
+                max_connections: env.positive("MAX_CONNECTIONS", 4096)?,
+                header_read_timeout: Duration::from_millis(
+                    env.positive("HEADER_READ_TIMEOUT_MS", 10_000)?,
+                ),
+                // Room for a request a little over the JSON limits, so that those answer it;
+                // hyper refuses what is far over, without reading more.
+                max_header_buffer_bytes: 2 * (max_uri_bytes + max_header_bytes),
+                shutdown_grace: Duration::from_secs(env.parse("SHUTDOWN_GRACE_SECONDS", 30)?),
+            },
+            metrics_enabled,
+            metrics_token: metrics_token.map(Secret::from),
             app: AppInfo {
                 name: env.string("APP_NAME").unwrap_or(defaults.name),
                 description: env

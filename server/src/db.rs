@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 
 /// SQLite URLs without a `mode` would refuse to create a missing file: add `mode=rwc`.
 fn with_create_mode(url: &str) -> String {
@@ -20,6 +20,31 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, sea_orm::DbErr> {
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging_level(tracing::log::LevelFilter::Debug);
     Database::connect(options).await
+}
+
+/// How the connection pool is used right now, for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolUsage {
+    pub open: u32,
+    pub idle: usize,
+    pub max: u32,
+}
+
+pub fn pool_usage(db: &DatabaseConnection) -> Option<PoolUsage> {
+    // The pool getters panic on another backend: each is called only for its own.
+    match db.get_database_backend() {
+        DbBackend::Postgres => Some(usage_of(db.get_postgres_connection_pool())),
+        DbBackend::Sqlite => Some(usage_of(db.get_sqlite_connection_pool())),
+        _ => None,
+    }
+}
+
+fn usage_of<Db: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<Db>) -> PoolUsage {
+    PoolUsage {
+        open: pool.size(),
+        idle: pool.num_idle(),
+        max: pool.options().get_max_connections(),
+    }
 }
 
 #[cfg(test)]

@@ -463,7 +463,7 @@ impl<const A: u16, const B: u16, const C: u16, const D: u16, const E: u16> ApiRe
 
 /// The messages one operation answers one error status with, shown in the spec as that
 /// response's examples. Each domain lists its own next to its handlers; statuses every operation
-/// answers alike fall back to [`ErrorExamples::common`].
+/// answers alike fall back to [`ErrorExamples::fallback`].
 #[derive(Debug, Clone)]
 pub struct ErrorExamples {
     pub operation: &'static str,
@@ -490,7 +490,7 @@ impl ErrorExamples {
     }
 
     /// What any operation that declares `status` answers with, unless it lists its own.
-    pub fn common(status: u16) -> Vec<ErrorBody> {
+    pub fn fallback(status: u16) -> Vec<ErrorBody> {
         let errors = match status {
             401 => vec![AppError::NotAuthenticated, AppError::InvalidCredentials],
             403 => vec![AppError::Forbidden],
@@ -503,6 +503,15 @@ impl ErrorExamples {
                 retry_after_secs: 1,
             }],
             500 => vec![AppError::internal("hidden")],
+            _ => vec![],
+        };
+        errors.iter().map(AppError::body).collect()
+    }
+
+    /// What any operation can answer `status` with besides its own messages: the refusals that
+    /// come from the request middleware and the shared infrastructure, not from a handler.
+    pub fn universal(status: u16) -> Vec<ErrorBody> {
+        let errors = match status {
             503 => vec![
                 AppError::Unavailable(REQUEST_TIMED_OUT.into()),
                 AppError::Unavailable(DATABASE_UNAVAILABLE.into()),

@@ -11,6 +11,7 @@ use crate::{
     queue::QueueBackend,
     rate_limit::RateLimiter,
     redis_store::RedisStore,
+    telemetry::metrics::Metrics,
 };
 
 /// A handle on the services, cloned into every request: one reference count, however many
@@ -42,4 +43,6 @@ pub struct Services {
     pub cache: ResponseCache,
     pub limiter: RateLimiter,
     pub queue: Arc<dyn QueueBackend>,
+    /// What `/metrics` shows; records nothing when metrics are off.
+    pub metrics: Metrics,
 }

@@ -37,7 +37,10 @@ use poem::Request;
 
 pub use policy::{Cached, PolicySpec};
 
-use crate::http::routes::RouteTable;
+use crate::{
+    http::routes::RouteTable,
+    telemetry::metrics::{CacheLookup, Metrics},
+};
 pub use store::{CacheKey, CacheStore, Generation, Invalidation, Lookup};
 
 /// Declares a cache policy as a function for an operation's `transform`.
@@ -88,6 +91,7 @@ pub struct ResponseCache {
     probe: Arc<tokio::sync::Mutex<()>>,
     /// `false` when the operator turned the cache off: every lookup misses, nothing is stored.
     enabled: bool,
+    metrics: Metrics,
 }
 
 impl ResponseCache {
@@ -99,7 +103,13 @@ impl ResponseCache {
             degraded: Arc::default(),
             probe: Arc::default(),
             enabled: true,
+            metrics: Metrics::disabled(),
         }
+    }
+
+    /// The same cache, counting its lookups and invalidations in `metrics`.
+    pub fn with_metrics(self, metrics: Metrics) -> Self {
+        Self { metrics, ..self }
     }
 
     /// The same cache, with every lookup missing and nothing stored or invalidated.
@@ -184,14 +194,21 @@ impl ResponseCache {
 
     /// `None` when the backend is unavailable: the caller serves uncached.
     pub async fn lookup(&self, key: &CacheKey) -> Option<Lookup> {
-        if !self.available().await {
-            return None;
-        }
-        self.store
-            .lookup(key)
-            .await
-            .inspect_err(|err| self.failed(err))
-            .ok()
+        let found = if self.available().await {
+            self.store
+                .lookup(key)
+                .await
+                .inspect_err(|err| self.failed(err))
+                .ok()
+        } else {
+            None
+        };
+        self.metrics.cache_lookup(match &found {
+            Some(Lookup::Hit(_)) => CacheLookup::Hit,
+            Some(Lookup::Miss(_)) => CacheLookup::Miss,
+            None => CacheLookup::Unavailable,
+        });
+        found
     }
 
     pub async fn put(&self, key: &CacheKey, value: Bytes, ttl: Duration, seen: &Generation) {
@@ -215,6 +232,10 @@ impl ResponseCache {
                     self.keep_for_replay(std::iter::once(target));
                     break;
                 }
+                self.metrics.cache_invalidated(match target {
+                    Invalidation::Key(_) => "key",
+                    Invalidation::Prefix { .. } => "pattern",
+                });
             }
         }
         self.keep_for_replay(targets);

@@ -26,18 +26,43 @@ use crate::{
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// What the request middleware needs, derived once at start-up from the spec and settings.
-#[derive(Clone)]
+/// The `route` of a request no operation answered (docs pages, unknown paths): one series for
+/// all of them, however many paths clients try.
+const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// What the request middleware needs, derived once at start-up from the spec and settings, and
+/// shared by every request through one `Arc`.
 pub struct RequestPolicy {
     cors: CorsPolicy,
-    max_body_bytes: usize,
+    limits: RequestLimits,
     request_timeout: Duration,
     /// `Cache-Control` of successful anonymous GETs, built once.
     public_cache_control: HeaderValue,
     /// `operationId` → `METHOD /path/{template}`, for low-cardinality `route` log fields.
-    routes: Arc<HashMap<String, String>>,
+    routes: HashMap<String, String>,
     /// Path templates and their methods, for the `Allow` header of 405 answers.
-    paths: Arc<Vec<PathMethods>>,
+    paths: Vec<PathMethods>,
+}
+
+/// The sizes refused before routing, with the contract's JSON error.
+#[derive(Debug, Clone)]
+pub struct RequestLimits {
+    /// The declared `Content-Length` at most (the body extractors enforce it while reading).
+    pub max_body_bytes: usize,
+    /// The request target, path and query.
+    pub max_uri_bytes: usize,
+    /// Header names and values together.
+    pub max_header_bytes: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: usize::MAX,
+            max_uri_bytes: usize::MAX,
+            max_header_bytes: usize::MAX,
+        }
+    }
 }
 
 struct PathMethods {
@@ -94,11 +119,11 @@ impl RequestPolicy {
                 .unwrap_or(HeaderValue::from_static("no-store"));
         Self {
             cors: CorsPolicy::default(),
-            max_body_bytes: usize::MAX,
+            limits: RequestLimits::default(),
             request_timeout: Duration::MAX,
             public_cache_control,
-            routes: Arc::new(routes),
-            paths: Arc::new(paths),
+            routes,
+            paths,
         }
     }
 
@@ -113,11 +138,8 @@ impl RequestPolicy {
         }
     }
 
-    pub fn with_max_body_bytes(self, max_body_bytes: usize) -> Self {
-        Self {
-            max_body_bytes,
-            ..self
-        }
+    pub fn with_limits(self, limits: RequestLimits) -> Self {
+        Self { limits, ..self }
     }
 
     fn allowed_methods(&self, path: &str) -> Option<&str> {
@@ -142,7 +164,7 @@ pub async fn around_request<E: Endpoint>(
     state: AppState,
 ) -> Result<Response> {
     normalize_path(&mut req);
-    req.set_data(state);
+    req.set_data(state.clone());
     let request_id = incoming_request_id(&req).unwrap_or_else(new_request_id);
     let method = req.method().clone();
     let uri = req.uri().clone();
@@ -155,7 +177,7 @@ pub async fn around_request<E: Endpoint>(
     let origin = policy.cors.origin_of(&req);
     let outcome = if let Some(preflight) = policy.cors.preflight(&req) {
         Ok(preflight)
-    } else if let Some(refusal) = refuse_before_routing(&req, policy.max_body_bytes) {
+    } else if let Some(refusal) = refuse_before_routing(&req, &policy.limits) {
         Err(refusal.into())
     } else {
         let handled = next.call(req).instrument(span.clone());
@@ -207,7 +229,14 @@ pub async fn around_request<E: Endpoint>(
         .and_then(|id| policy.routes.get(id))
         .map_or("", String::as_str);
     let status = status.as_u16();
-    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let latency = started.elapsed();
+    if state.metrics.is_enabled() {
+        let template = route.split_once(' ').map_or(UNMATCHED_ROUTE, |(_, t)| t);
+        state
+            .metrics
+            .request_finished(method.as_str(), template, status, latency);
+    }
+    let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
     let path = uri.path();
     span.in_scope(|| {
         if status >= 500 {
@@ -245,15 +274,40 @@ fn normalize_path(req: &mut Request) {
     }
 }
 
-/// What is refused before routing, for every operation at once: a declared body larger than
-/// any endpoint accepts (without reading it), and NUL in the URL.
-fn refuse_before_routing(req: &Request, max_body_bytes: usize) -> Option<AppError> {
+/// What is refused before routing, for every operation at once: a request target or headers
+/// larger than allowed, a declared body larger than any endpoint accepts (without reading it),
+/// and NUL in the URL.
+fn refuse_before_routing(req: &Request, limits: &RequestLimits) -> Option<AppError> {
+    let target_bytes = req
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if target_bytes > limits.max_uri_bytes {
+        return Some(AppError::Rejected {
+            status: StatusCode::URI_TOO_LONG,
+            message: format!("Request URI longer than {} bytes", limits.max_uri_bytes),
+        });
+    }
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > limits.max_header_bytes {
+        return Some(AppError::Rejected {
+            status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            message: format!(
+                "Request headers larger than {} bytes",
+                limits.max_header_bytes
+            ),
+        });
+    }
     let declared_length = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
-    if declared_length.is_some_and(|length| length > max_body_bytes as u64) {
-        return Some(body_too_large(max_body_bytes));
+    if declared_length.is_some_and(|length| length > limits.max_body_bytes as u64) {
+        return Some(body_too_large(limits.max_body_bytes));
     }
     nul_in_url(req).map(AppError::validation)
 }

@@ -15,6 +15,7 @@ use tokio::{
 use tracing::Instrument;
 
 use super::{Claim, Outcome, QueueBackend, Registry};
+use crate::telemetry::metrics::{JobOutcome, Metrics};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -29,6 +30,8 @@ pub struct WorkerConfig {
     pub keep_result: Duration,
     /// How long running jobs may take to finish once shutdown begins.
     pub shutdown_grace: Duration,
+    /// Where job outcomes are counted.
+    pub metrics: Metrics,
 }
 
 type Running = Arc<Mutex<HashMap<String, Claim>>>;
@@ -121,7 +124,10 @@ pub async fn run(
         .collect();
     for claim in unfinished {
         match backend.release(&claim).await {
-            Ok(_) => tracing::info!(job_id = %claim.id, "worker: job handed back at shutdown"),
+            Ok(_) => {
+                config.metrics.job_finished(JobOutcome::HandedBack);
+                tracing::info!(job_id = %claim.id, "worker: job handed back at shutdown");
+            }
             Err(err) => {
                 tracing::warn!(job_id = %claim.id, error = %err, "worker: job not handed back; it runs again when its lease ends")
             }
@@ -157,6 +163,7 @@ async fn run_job(
                                 // The claim is gone (another worker has the job): stop running it.
                                 job.abort();
                                 tracing::warn!("job lost its claim; abandoned");
+                                config.metrics.job_finished(JobOutcome::Abandoned);
                                 running.lock().unwrap_or_else(|e| e.into_inner()).remove(&claim.id);
                                 return;
                             }
@@ -177,15 +184,18 @@ async fn run_job(
         let done = match outcome {
             Ok(value) => {
                 tracing::info!("job complete");
+                config.metrics.job_finished(JobOutcome::Complete);
                 backend.finish(&claim, &Outcome::Complete(value), config.keep_result).await
             }
             Err(error) if claim.job_try < claim.max_tries => {
                 let delay = config.retry_backoff * 2u32.saturating_pow(claim.job_try.saturating_sub(1));
                 tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "job failed; retrying");
+                config.metrics.job_finished(JobOutcome::Retried);
                 backend.retry(&claim, delay).await
             }
             Err(error) => {
                 tracing::error!(%error, "job failed; no tries left");
+                config.metrics.job_finished(JobOutcome::Failed);
                 backend.finish(&claim, &Outcome::Failed(error), config.keep_result).await
             }
         };

@@ -43,6 +43,7 @@ use crate::{
     rate_limits::service::sanitize_path,
     redis_store::RedisStore,
     state::AppState,
+    telemetry::metrics::Metrics,
 };
 use client::Client;
 use rules::{Rule, RuleBook};
@@ -136,6 +137,7 @@ struct Inner {
     login_per_ip: Rule,
     login_per_username: Rule,
     algorithm: RateLimitAlgorithm,
+    metrics: Metrics,
 }
 
 #[derive(Clone)]
@@ -150,6 +152,7 @@ impl RateLimiter {
         redis: Option<RedisStore>,
         tokens: TokenService,
         routes: Arc<RouteTable>,
+        metrics: Metrics,
     ) -> Self {
         let defaults = Rule {
             limit: u64::from(settings.default_rate_limit_limit),
@@ -181,19 +184,21 @@ impl RateLimiter {
                 period: u64::from(settings.login_failure_window),
             },
             algorithm: settings.rate_limit_algorithm,
+            metrics,
         }))
     }
 
-    /// The rule for this client and path, and the path its counter is kept under.
+    /// The rule for this client and path, the path its counter is kept under, and the tier
+    /// whose rule it is (`None`: the defaults).
     async fn rule_for(
         &self,
         client: &Client,
         path: &str,
         template: Option<&str>,
-    ) -> (Rule, String) {
+    ) -> (Rule, String, Option<i64>) {
         let inner = &self.0;
         let Client::User(user_id) = client else {
-            return (inner.defaults, path.to_string());
+            return (inner.defaults, path.to_string(), None);
         };
         let tier = inner.rules.tier_of(*user_id).await.unwrap_or_else(|err| {
             tracing::error!(error = %err, "rate limiter: cannot read the user's tier; using the defaults");
@@ -201,12 +206,12 @@ impl RateLimiter {
         });
         if let Some(tier) = tier {
             if let Some(rule) = inner.rules.rule(tier, path) {
-                return (rule, path.to_string());
+                return (rule, path.to_string(), Some(tier));
             }
             if let Some(template) = template
                 && let Some(rule) = inner.rules.rule(tier, template)
             {
-                return (rule, template.to_string());
+                return (rule, template.to_string(), Some(tier));
             }
         }
         let warn_key = (*user_id, path.to_string());
@@ -219,11 +224,26 @@ impl RateLimiter {
                 "no rate-limit rule for this user's tier and path: using the defaults"
             );
         }
-        (inner.defaults, path.to_string())
+        (inner.defaults, path.to_string(), None)
     }
 
     /// Counts the request and decides.
     pub async fn check(&self, req: &Request) -> Decision {
+        let (decision, tier) = self.decide(req).await;
+        let inner = &self.0;
+        if inner.metrics.is_enabled() {
+            let route = inner.routes.for_request(req);
+            let route = route.map_or("unmatched", |route| route.template.as_str());
+            let rule = tier.map_or_else(|| "default".to_string(), |tier| format!("tier:{tier}"));
+            inner
+                .metrics
+                .rate_limit_decision(route, rule, decision.allowed);
+        }
+        decision
+    }
+
+    /// The decision, and the tier whose rule made it (`None`: the defaults).
+    async fn decide(&self, req: &Request) -> (Decision, Option<i64>) {
         let inner = &self.0;
         if let Err(err) = inner.rules.sync(None).await {
             tracing::error!(error = %err, "rate limiter: cannot load the rules");
@@ -234,29 +254,29 @@ impl RateLimiter {
             .routes
             .for_request(req)
             .map(|route| sanitize_path(&route.template));
-        let (rule, counted_path) = self.rule_for(&client, &path, template.as_deref()).await;
+        let (rule, counted_path, tier) = self.rule_for(&client, &path, template.as_deref()).await;
         if inner.algorithm == RateLimitAlgorithm::Gcra {
-            return self.check_gcra(&client, &counted_path, rule).await;
+            return (self.check_gcra(&client, &counted_path, rule).await, tier);
         }
         let (key, reset_at) = window(&client, &counted_path, rule);
         let (decision, hit) = self.hit_rule(&key, rule, reset_at).await;
         // Another instance changed the rules: apply them to this very request.
         let Some(hit) = hit else {
-            return decision;
+            return (decision, tier);
         };
         let Some(version) = hit.rules_version else {
-            return decision;
+            return (decision, tier);
         };
         if !inner.rules.sync(Some(&version)).await.unwrap_or(false) {
-            return decision;
+            return (decision, tier);
         }
-        let (rule, path) = self.rule_for(&client, &path, template.as_deref()).await;
+        let (rule, path, tier) = self.rule_for(&client, &path, template.as_deref()).await;
         let (new_key, reset_at) = window(&client, &path, rule);
         if new_key != key {
-            return self.hit_rule(&new_key, rule, reset_at).await.0;
+            return (self.hit_rule(&new_key, rule, reset_at).await.0, tier);
         }
         // The same counter: judge its count by the new rule.
-        judge(hit.count, rule, reset_at)
+        (judge(hit.count, rule, reset_at), tier)
     }
 
     /// The GCRA decision. A rules version that moved on is loaded for the next request (this

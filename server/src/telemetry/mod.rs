@@ -1,9 +1,10 @@
 //! Logging: `RUST_LOG` filters, `LOG_FORMAT=json` gives JSON lines.
 
 mod format;
+pub mod metrics;
 mod writer;
 
-use std::io::IsTerminal;
+use std::{io::IsTerminal, sync::OnceLock};
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
@@ -17,6 +18,14 @@ const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn";
 /// Log bytes waiting for the writer thread; beyond this, new lines are dropped (and counted)
 /// rather than holding requests up or growing without bound.
 const BUFFERED_BYTES: usize = 4 * 1024 * 1024;
+
+/// The writer of the installed subscriber, for its count of dropped lines.
+static INSTALLED_WRITER: OnceLock<BatchedWriter> = OnceLock::new();
+
+/// Log lines dropped so far because the output could not keep up (0 before `init`).
+pub fn dropped_log_lines() -> u64 {
+    INSTALLED_WRITER.get().map_or(0, BatchedWriter::dropped)
+}
 
 /// Installs the global subscriber once; later calls (several tests in one process) are no-ops
 /// and return `None`. Lines are written to stdout by a thread of their own, so requests never
@@ -33,6 +42,7 @@ pub fn init(format: LogFormat) -> Option<FlushGuard> {
         }
     };
     let registry = tracing_subscriber::registry().with(filter);
+    let kept = writer.clone();
     let installed = match format {
         LogFormat::Json => registry
             .with(
@@ -55,5 +65,8 @@ pub fn init(format: LogFormat) -> Option<FlushGuard> {
             )
             .try_init(),
     };
-    installed.ok().map(|()| guard)
+    installed.ok().map(|()| {
+        let _ = INSTALLED_WRITER.set(kept);
+        guard
+    })
 }

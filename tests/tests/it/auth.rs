@@ -5,7 +5,7 @@ use jsonwebtoken::{EncodingKey, Header};
 use reqwest::{StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, failure, login_form, raw_json, spawn_app};
+use crate::helpers::{PASSWORD, exchange, failure, login_form, spawn_app};
 
 pub const BAD_CREDENTIALS: &str = "Incorrect email, username or password";
 
@@ -40,17 +40,16 @@ async fn login_accepts_the_full_oauth2_password_form() {
     app.api.login().body(form).send().await.expect("login");
 
     // The typed client refuses another grant type itself; the server does too.
-    let response = reqwest::Client::new()
-        .post(app.url("/api/v1/login"))
-        .form(&[
-            ("username", "alice"),
-            ("password", PASSWORD),
-            ("grant_type", "client_credentials"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = raw_json(response).await;
+    let (status, body) = exchange(
+        reqwest::Client::new()
+            .post(app.url("/api/v1/login"))
+            .form(&[
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("grant_type", "client_credentials"),
+            ]),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["detail"][0]["loc"], json!(["body", "grant_type"]));
 }
@@ -81,25 +80,21 @@ async fn wrong_password_and_unknown_user_get_the_same_401() {
 async fn login_form_problems_are_422_with_locations() {
     let app = spawn_app().await;
     let http = reqwest::Client::new();
-    let response = http
-        .post(app.url("/api/v1/login"))
-        .form(&[("username", "alice")])
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = raw_json(response).await;
+    let (status, body) = exchange(
+        http.post(app.url("/api/v1/login"))
+            .form(&[("username", "alice")]),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["detail"][0]["loc"], json!(["body", "password"]));
     assert_eq!(body["detail"][0]["type"], "missing");
 
     // JSON is not the login form's content type.
-    let response = http
-        .post(app.url("/api/v1/login"))
-        .json(&json!({"username": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = raw_json(response).await;
+    let (status, body) = exchange(
+        http.post(app.url("/api/v1/login"))
+            .json(&json!({"username": "alice", "password": PASSWORD})),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["detail"][0]["loc"], json!(["body"]));
 }
@@ -119,16 +114,11 @@ async fn the_bearer_scheme_is_case_insensitive() {
     let alice = app.fx_user("alice").await;
     let http = reqwest::Client::new();
     for scheme in ["bearer", "BEARER", "Bearer"] {
-        let response = http
-            .get(app.url("/api/v1/user/me"))
-            .header(
-                header::AUTHORIZATION,
-                format!("{scheme} {}", alice.token.access_token),
-            )
-            .send()
-            .await
-            .unwrap();
-        let (status, body) = raw_json(response).await;
+        let (status, body) = exchange(http.get(app.url("/api/v1/user/me")).header(
+            header::AUTHORIZATION,
+            format!("{scheme} {}", alice.token.access_token),
+        ))
+        .await;
         assert_eq!(status, StatusCode::OK, "{scheme}");
         assert_eq!(body["username"], "alice");
     }
@@ -314,13 +304,7 @@ async fn refresh_refuses_access_tokens_and_garbage() {
         assert_eq!(f.message(), BAD_CREDENTIALS);
     }
     let http = reqwest::Client::new();
-    let response = http
-        .post(app.url("/api/v1/refresh"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = raw_json(response).await;
+    let (status, body) = exchange(http.post(app.url("/api/v1/refresh")).json(&json!({}))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["detail"][0]["loc"], json!(["body", "refresh_token"]));
 }

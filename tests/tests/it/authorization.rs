@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{PASSWORD, TestApp, spawn_app_with};
+use crate::helpers::{PASSWORD, TestApp, exchange, spawn_app_with};
 
 /// Who the contract lets call an operation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -131,15 +131,13 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
 
 /// POSTs `body` as the holder of `token`; the created resource.
 async fn created(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
-    let response = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .post(app.url(path))
         .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED, "{path}");
-    response.json().await.unwrap()
+        .json(&body);
+    let (status, created) = exchange(request).await;
+    assert_eq!(status, StatusCode::CREATED, "{path}");
+    created
 }
 
 /// The operation's path with its parameters filled from the fixture.

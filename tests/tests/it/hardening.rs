@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, failure, login_form, raw_json, spawn_app, spawn_app_with};
+use crate::helpers::{PASSWORD, exchange, failure, login_form, spawn_app, spawn_app_with};
 
 fn nul_issue_at(body: &serde_json::Value) -> Vec<String> {
     assert_eq!(body["detail"][0]["type"], "string_nul", "{body}");
@@ -18,56 +18,29 @@ async fn nul_characters_are_refused_with_422_everywhere() {
 
     let signup = json!({"name": "a\u{0}b", "username": "alice", "email": "alice@example.com",
                         "password": PASSWORD});
-    let (status, body) = raw_json(
-        http.post(app.url("/api/v1/user"))
-            .json(&signup)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = exchange(http.post(app.url("/api/v1/user")).json(&signup)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(nul_issue_at(&body), ["body", "name"]);
 
-    let login = http
-        .post(app.url("/api/v1/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("username=nul%00name&password=whatever")
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = raw_json(login).await;
+    let (status, body) = exchange(
+        http.post(app.url("/api/v1/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("username=nul%00name&password=whatever"),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(nul_issue_at(&body), ["body", "username"]);
 
-    let (status, body) = raw_json(
-        http.get(app.url("/api/v1/user/nul%00name"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = exchange(http.get(app.url("/api/v1/user/nul%00name"))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(nul_issue_at(&body), ["path"]);
 
-    let (status, body) = raw_json(
-        http.get(app.url("/api/v1/users?page=1%00"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = exchange(http.get(app.url("/api/v1/users?page=1%00"))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(nul_issue_at(&body), ["query", "page"]);
 
     // Any operation, even one without parameters: the spec declares 422 on all of them.
-    let (status, body) = raw_json(
-        http.get(app.url("/api/v1/health?probe=%00"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = exchange(http.get(app.url("/api/v1/health?probe=%00"))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(nul_issue_at(&body), ["query", "probe"]);
     let spec: serde_json::Value = serde_json::from_str(&server::api::spec_json()).unwrap();
@@ -143,13 +116,7 @@ async fn bodies_over_max_body_bytes_are_413_declared_or_streamed_and_nothing_is_
         "password": PASSWORD,
         "padding": "x".repeat(2000),
     });
-    let declared = http
-        .post(app.url("/api/v1/user"))
-        .json(&big_user)
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = raw_json(declared).await;
+    let (status, body) = exchange(http.post(app.url("/api/v1/user")).json(&big_user)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["detail"], "Request body larger than 1000 bytes");
 
@@ -157,16 +124,14 @@ async fn bodies_over_max_body_bytes_are_413_declared_or_streamed_and_nothing_is_
     let bytes = serde_json::to_vec(&big_user).unwrap();
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         bytes.chunks(100).map(|c| Ok(c.to_vec())).collect();
-    let streamed = http
-        .post(app.url("/api/v1/user"))
-        .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = raw_json(streamed).await;
+    let (status, body) = exchange(
+        http.post(app.url("/api/v1/user"))
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            ))),
+    )
+    .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
 
     // A declared length over the limit is refused before routing, on any path.
@@ -291,18 +256,13 @@ async fn a_request_past_its_timeout_is_503_json_and_writes_nothing() {
     // Each sign-up hashes its password (tens of milliseconds) before it writes: 1 ms is past.
     let app = spawn_app_with(&[("REQUEST_TIMEOUT_MS", "1")]).await;
     let http = reqwest::Client::new();
-    let signup = http
-        .post(app.url("/api/v1/user"))
-        .json(&json!({
-            "name": "Too Slow",
-            "username": "tooslow",
-            "email": "slow@example.com",
-            "password": PASSWORD,
-        }))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = raw_json(signup).await;
+    let (status, body) = exchange(http.post(app.url("/api/v1/user")).json(&json!({
+        "name": "Too Slow",
+        "username": "tooslow",
+        "email": "slow@example.com",
+        "password": PASSWORD,
+    })))
+    .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["detail"], "Request timed out, try again later");
 

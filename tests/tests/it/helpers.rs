@@ -107,8 +107,9 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
-/// Starts the server with extra settings (environment variable names and values).
-pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+/// The settings of a test server: a fresh database, the configured Redis under a key prefix
+/// of its own, then `overrides` (environment variable names and values).
+async fn test_environment(overrides: &[(&str, &str)]) -> (HashMap<String, String>, TestDatabase) {
     let (database_url, database) = test_database().await;
     let mut env: HashMap<String, String> = HashMap::from([
         ("HOST".into(), "127.0.0.1".into()),
@@ -131,6 +132,12 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     for (key, value) in overrides {
         env.insert(key.to_string(), value.to_string());
     }
+    (env, database)
+}
+
+/// Starts the server with extra settings (environment variable names and values).
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let (env, database) = test_environment(overrides).await;
     let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("valid settings");
     if std::env::var_os("TEST_LOG").is_some() {
         // The writer lives as long as the test process.
@@ -337,6 +344,11 @@ pub fn status_of<T>(
     }
 }
 
+/// Sends a request the typed client cannot express and reads its JSON answer.
+pub async fn exchange(request: reqwest::RequestBuilder) -> (StatusCode, serde_json::Value) {
+    raw_json(request.send().await.expect("the server answers")).await
+}
+
 /// Raw JSON answer, for what the typed client cannot send.
 pub async fn raw_json(response: reqwest::Response) -> (StatusCode, serde_json::Value) {
     let status = response.status();
@@ -354,6 +366,122 @@ pub async fn raw_json(response: reqwest::Response) -> (StatusCode, serde_json::V
     (status, body)
 }
 
+/// The server binary as a process of its own, for what only a process shows: signals, exit.
+pub struct ServerProcess {
+    pub base_url: String,
+    /// An anonymous client.
+    pub api: Client,
+    process: Child,
+    log: tempfile::NamedTempFile,
+    _database: TestDatabase,
+}
+
+impl ServerProcess {
+    /// Builds `target/debug/server` if it is not up to date, starts it with the test settings
+    /// and `overrides`, and waits until it answers.
+    pub async fn start(overrides: &[(&str, &str)]) -> Self {
+        let (mut env, database) = test_environment(overrides).await;
+        let port = free_port();
+        env.insert("PORT".into(), port.to_string());
+        env.entry("RUST_LOG".into())
+            .or_insert_with(|| "info".into());
+        let log = tempfile::NamedTempFile::new().expect("a log file");
+        let process = Command::new(server_binary())
+            .env_clear()
+            .envs(std::env::vars().filter(|(name, _)| name == "PATH" || name == "HOME"))
+            .envs(&env)
+            .current_dir(std::env::temp_dir())
+            .stdin(Stdio::null())
+            .stdout(log.reopen().expect("the log file"))
+            .stderr(log.reopen().expect("the log file"))
+            .spawn()
+            .expect("the server binary starts");
+        let base_url = format!("http://127.0.0.1:{port}");
+        let server = Self {
+            api: Client::new(&base_url),
+            base_url,
+            process,
+            log,
+            _database: database,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = reqwest::get(server.url("/api/v1/health")).await
+                && response.status() == StatusCode::OK
+            {
+                return server;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server process did not start: {}",
+                server.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.process.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits up to `limit` for the process to exit; its exit status then.
+    pub async fn exited_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.process.try_wait().expect("the process status") {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
+    /// What the process wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.process.kill().ok();
+        self.process.wait().ok();
+    }
+}
+
+/// `target/debug/server`, built now when it is missing or stale (a no-op otherwise).
+fn server_binary() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "server", "--bin", "server"])
+                .current_dir(&workspace)
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building the server binary failed");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| workspace.join("target"));
+            target.join("debug").join("server")
+        })
+        .clone()
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("an address").port()
+}
+
 /// A `redis-server` of the test's own, on a free port, to stop, pause or restart.
 pub struct TestRedis {
     port: u16,
@@ -361,15 +489,10 @@ pub struct TestRedis {
 }
 
 impl TestRedis {
-    fn free_port() -> u16 {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        listener.local_addr().expect("an address").port()
-    }
-
     /// A port on which no Redis runs yet.
     pub fn stopped() -> Self {
         Self {
-            port: Self::free_port(),
+            port: free_port(),
             process: None,
         }
     }

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::{raw_json, spawn_app, spawn_app_with};
+use crate::helpers::{exchange, raw_json, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn health_answers() {
@@ -41,7 +41,7 @@ async fn unknown_paths_and_methods_are_json_errors() {
     let app = spawn_app().await;
     let http = reqwest::Client::new();
     for path in ["/nope", "/api/v1/nope", "/api/v2/users"] {
-        let (status, body) = raw_json(http.get(app.url(path)).send().await.unwrap()).await;
+        let (status, body) = exchange(http.get(app.url(path))).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(body, json!({"detail": "Not Found"}));
     }
@@ -60,11 +60,10 @@ async fn unknown_paths_and_methods_are_json_errors() {
 async fn a_trailing_slash_serves_the_same_operation() {
     let app = spawn_app().await;
     let http = reqwest::Client::new();
-    let (status, body) = raw_json(http.get(app.url("/api/v1/health/")).send().await.unwrap()).await;
+    let (status, body) = exchange(http.get(app.url("/api/v1/health/"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({"status": "ok"}));
-    let (status, body) =
-        raw_json(http.get(app.url("/api/v1/user/me/")).send().await.unwrap()).await;
+    let (status, body) = exchange(http.get(app.url("/api/v1/user/me/"))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body, json!({"detail": "Not authenticated"}));
 }
@@ -189,7 +188,7 @@ async fn docs_are_off_in_production() {
     let app = spawn_app_with(&[("ENVIRONMENT", "production")]).await;
     let http = reqwest::Client::new();
     for path in ["/docs", "/redoc", "/openapi.json"] {
-        let (status, _) = raw_json(http.get(app.url(path)).send().await.unwrap()).await;
+        let (status, _) = exchange(http.get(app.url(path))).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
     // The API itself still serves.

@@ -16,6 +16,7 @@ use server::{
         worker::{self, WorkerConfig},
     },
     redis_store::RedisStore,
+    telemetry::metrics::Metrics,
 };
 use tokio::sync::watch;
 
@@ -229,6 +230,7 @@ fn config() -> WorkerConfig {
         retry_backoff: Duration::from_millis(10),
         keep_result: KEEP,
         shutdown_grace: Duration::from_secs(5),
+        metrics: Metrics::disabled(),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use client::types::{TaskInfo, TaskStatus};
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, TestRedis, failure, raw_json, run_concurrently, spawn_app_with};
+use crate::helpers::{TestApp, TestRedis, exchange, failure, run_concurrently, spawn_app_with};
 
 const FAST: [(&str, &str); 2] = [
     ("SAMPLE_TASK_DELAY_MS", "50"),
@@ -65,7 +65,7 @@ async fn unknown_tasks_are_404_and_messages_are_validated() {
     let http = reqwest::Client::new();
     for query in ["message=", &format!("message={}", "x".repeat(1001)), ""] {
         let url = app.url(&format!("/api/v1/tasks/task?{query}"));
-        let (status, body) = raw_json(http.post(url).send().await.unwrap()).await;
+        let (status, body) = exchange(http.post(url)).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
         assert_eq!(
             body["detail"][0]["loc"],

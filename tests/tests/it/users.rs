@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use server::entities::{post, user};
 
 use crate::helpers::{
-    PASSWORD, TestApp, failure, raw_json, run_concurrently, signup_body, spawn_app,
+    PASSWORD, TestApp, exchange, failure, raw_json, run_concurrently, signup_body, spawn_app,
 };
 
 async fn post_json(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
@@ -260,30 +260,25 @@ async fn signup_validation_names_each_field() {
 async fn malformed_json_and_wrong_content_type_are_422() {
     let app = spawn_app().await;
     let http = reqwest::Client::new();
-    let response = http
-        .post(app.url("/api/v1/user"))
-        .header("content-type", "application/json")
-        .body("{\"name\": ")
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = raw_json(response).await;
+    let (status, body) = exchange(
+        http.post(app.url("/api/v1/user"))
+            .header("content-type", "application/json")
+            .body("{\"name\": "),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["detail"][0]["type"], "json_invalid");
 
-    let response = http
-        .post(app.url("/api/v1/user"))
-        .header("content-type", "text/plain")
-        .body(valid_signup().to_string())
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = raw_json(response).await;
+    let (status, body) = exchange(
+        http.post(app.url("/api/v1/user"))
+            .header("content-type", "text/plain")
+            .body(valid_signup().to_string()),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["detail"][0]["loc"], json!(["body"]));
 
-    let response = http.post(app.url("/api/v1/user")).send().await.unwrap();
-    let (status, body) = raw_json(response).await;
+    let (status, body) = exchange(http.post(app.url("/api/v1/user"))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["detail"][0]["type"], "missing");
 }
@@ -352,12 +347,7 @@ async fn pagination_bounds_are_422() {
         "page=abc",
         "page=-1",
     ] {
-        let response = http
-            .get(app.url(&format!("/api/v1/users?{query}")))
-            .send()
-            .await
-            .unwrap();
-        let (status, body) = raw_json(response).await;
+        let (status, body) = exchange(http.get(app.url(&format!("/api/v1/users?{query}")))).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
         assert_eq!(body["detail"][0]["loc"][0], "query", "{query}");
         let field = query.split('=').next().unwrap();
@@ -531,14 +521,12 @@ async fn update_validation_rejects_null_and_bad_values() {
         (json!({"is_superuser": true}), "is_superuser"),
     ];
     for (body, field) in cases {
-        let response = http
-            .patch(app.url("/api/v1/user/alice"))
-            .bearer_auth(&alice.token.access_token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let (status, answer) = raw_json(response).await;
+        let (status, answer) = exchange(
+            http.patch(app.url("/api/v1/user/alice"))
+                .bearer_auth(&alice.token.access_token)
+                .json(&body),
+        )
+        .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
         assert_eq!(answer["detail"][0]["loc"], json!(["body", field]), "{body}");
     }
