@@ -1,6 +1,8 @@
 //! The Redis backend. Entries are stored under the contract's key formats (after
-//! `REDIS_KEY_PREFIX`); each namespace has a sorted set indexing its entries by expiry time
-//! (`cache-index:<namespace>`) and a generation token (`cache-gen:<namespace>`).
+//! `REDIS_KEY_PREFIX`) with the namespace as the hash tag, `{alice_posts}:page_1:…`; each
+//! namespace has a sorted set indexing its entries by expiry time (`cache-index:{<namespace>}`)
+//! and a generation token (`cache-gen:{<namespace>}`). A namespace's keys thus share one hash
+//! slot, so on a Redis Cluster each script below runs on the one node that holds them all.
 //!
 //! Both writes are Lua scripts, so each is one atomic step: an entry is never stored without
 //! its index record and expiry, and an invalidation drops entries and renews the generation
@@ -78,11 +80,24 @@ impl RedisCacheStore {
     }
 
     fn index_key(&self, namespace: &str) -> String {
-        self.redis.key(&format!("cache-index:{namespace}"))
+        self.redis.key(&format!("cache-index:{{{namespace}}}"))
     }
 
     fn generation_key(&self, namespace: &str) -> String {
-        self.redis.key(&format!("cache-gen:{namespace}"))
+        self.redis.key(&format!("cache-gen:{{{namespace}}}"))
+    }
+
+    fn entry_key(&self, key: &CacheKey) -> String {
+        self.redis.key(&tagged(&key.namespace, &key.key))
+    }
+}
+
+/// `alice_posts:page_1` in namespace `alice_posts` → `{alice_posts}:page_1`: the namespace
+/// becomes the key's hash tag. A key that does not start with its namespace gets it in front.
+fn tagged(namespace: &str, key: &str) -> String {
+    match key.strip_prefix(namespace) {
+        Some(rest) => format!("{{{namespace}}}{rest}"),
+        None => format!("{{{namespace}}}:{key}"),
     }
 }
 
@@ -98,7 +113,7 @@ impl CacheStore for RedisCacheStore {
         let mut conn = self.redis.connection();
         // One round trip: the entry, or on a miss the generation to store against.
         let (entry, generation): (Option<Vec<u8>>, Option<String>) = redis::cmd("MGET")
-            .arg(self.redis.key(&key.key))
+            .arg(self.entry_key(key))
             .arg(self.generation_key(&key.namespace))
             .query_async(&mut conn)
             .await?;
@@ -117,7 +132,7 @@ impl CacheStore for RedisCacheStore {
     ) -> Result<bool, CacheError> {
         let mut conn = self.redis.connection();
         let stored: i64 = PUT
-            .key(self.redis.key(&key.key))
+            .key(self.entry_key(key))
             .key(self.index_key(&key.namespace))
             .key(self.generation_key(&key.namespace))
             .arg(value.as_ref())
@@ -138,8 +153,10 @@ impl CacheStore for RedisCacheStore {
             .arg(Generation::new_token().0)
             .arg(millis(GENERATION_TTL));
         match target {
-            Invalidation::Key(key) => invocation.key(self.redis.key(&key.key)),
-            Invalidation::Prefix { prefix, .. } => invocation.arg(self.redis.key(prefix)),
+            Invalidation::Key(key) => invocation.key(self.entry_key(key)),
+            Invalidation::Prefix { prefix, .. } => {
+                invocation.arg(self.redis.key(&tagged(namespace, prefix)))
+            }
         };
         let dropped: u64 = invocation.invoke_async(&mut conn).await?;
         Ok(dropped)
@@ -151,5 +168,23 @@ impl CacheStore for RedisCacheStore {
 
     fn kind(&self) -> &'static str {
         "redis"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tagged;
+
+    #[test]
+    fn the_namespace_is_each_keys_hash_tag() {
+        assert_eq!(
+            tagged("alice_posts", "alice_posts:page_1:items_per_page:10:alice"),
+            "{alice_posts}:page_1:items_per_page:10:alice"
+        );
+        assert_eq!(
+            tagged("alice_posts", "alice_posts:page_1:"),
+            "{alice_posts}:page_1:"
+        );
+        assert_eq!(tagged("ns", "other:1"), "{ns}:other:1");
     }
 }

@@ -95,13 +95,16 @@ pub trait CounterStore: Send + Sync {
 /// Name of the rules version key (under `REDIS_KEY_PREFIX`).
 const RULES_VERSION_KEY: &str = "ratelimit:rules-version";
 
-/// KEYS: the window's counter, the rules version. ARGV: the window's remaining seconds.
+/// KEYS: the window's counter, then on one server the rules version (on a cluster it lives in
+/// another slot, and is read beside the script). ARGV: the window's remaining seconds.
 static HIT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
     Script::new(
         r"
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return {count, redis.call('GET', KEYS[2]) or '0'}
+local version = ''
+if KEYS[2] then version = redis.call('GET', KEYS[2]) or '0' end
+return {count, version}
 ",
     )
 });
@@ -116,7 +119,7 @@ return 0
     )
 });
 
-/// KEYS: the TAT, the rules version. ARGV: limit, period in ms. The same step as
+/// KEYS: the TAT, then on one server the rules version (as for `HIT`). ARGV: limit, period in ms. The same step as
 /// `gcra_step`, on Redis's clock (`TIME`), so instances need no clock agreement. Fractions
 /// travel as strings (Lua numbers return to Redis as integers).
 static GCRA: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
@@ -131,7 +134,8 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local new_tat = tat + interval
 local allow_at = new_tat - period
-local version = redis.call('GET', KEYS[2]) or '0'
+local version = ''
+if KEYS[2] then version = redis.call('GET', KEYS[2]) or '0' end
 if now < allow_at then
   return {0, 0, math.ceil(allow_at - now), math.ceil(tat - now), version}
 end
@@ -153,18 +157,58 @@ impl RedisCounter {
     pub async fn ping(&self) -> Result<(), StoreError> {
         Ok(self.redis.ping().await?)
     }
+
+    /// Runs a counting script whose answer ends with the rules version. On one server the
+    /// script reads the version itself (one round trip); on a cluster the version key is in
+    /// another slot, so it is read beside the script, at the same time.
+    async fn invoke_with_rules_version<T: HasRulesVersion>(
+        &self,
+        mut invocation: redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let version_key = self.redis.key(RULES_VERSION_KEY);
+        if !self.redis.is_cluster() {
+            invocation.key(&version_key);
+            return Ok(invocation
+                .invoke_async(&mut self.redis.connection())
+                .await?);
+        }
+        let mut script_connection = self.redis.connection();
+        let mut version_connection = self.redis.connection();
+        let mut read_version = redis::cmd("GET");
+        read_version.arg(&version_key);
+        let (answer, version): (T, Option<String>) = tokio::try_join!(
+            invocation.invoke_async(&mut script_connection),
+            read_version.query_async(&mut version_connection),
+        )?;
+        Ok(answer.with_rules_version(version.unwrap_or_else(|| "0".into())))
+    }
+}
+
+/// A counting script's answer, whose last field is the rules version.
+trait HasRulesVersion: redis::FromRedisValue {
+    fn with_rules_version(self, version: String) -> Self;
+}
+
+impl HasRulesVersion for (u64, String) {
+    fn with_rules_version(self, version: String) -> Self {
+        (self.0, version)
+    }
+}
+
+impl HasRulesVersion for (u8, u64, u64, u64, String) {
+    fn with_rules_version(self, version: String) -> Self {
+        (self.0, self.1, self.2, self.3, version)
+    }
 }
 
 #[async_trait]
 impl CounterStore for RedisCounter {
     async fn hit(&self, key: &str, ttl: Duration) -> Result<Hit, StoreError> {
-        let mut conn = self.redis.connection();
-        let (count, version): (u64, String) = HIT
+        let mut invocation = HIT.prepare_invoke();
+        invocation
             .key(self.redis.key(key))
-            .key(self.redis.key(RULES_VERSION_KEY))
-            .arg(ttl.as_secs().max(1))
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(ttl.as_secs().max(1));
+        let (count, version): (u64, String) = self.invoke_with_rules_version(invocation).await?;
         Ok(Hit {
             count,
             rules_version: Some(version),
@@ -172,20 +216,18 @@ impl CounterStore for RedisCounter {
     }
 
     async fn gcra(&self, key: &str, limit: u64, period: Duration) -> Result<GcraHit, StoreError> {
-        let mut conn = self.redis.connection();
+        let mut invocation = GCRA.prepare_invoke();
+        invocation
+            .key(self.redis.key(key))
+            .arg(limit)
+            .arg(u64::try_from(period.as_millis()).unwrap_or(u64::MAX));
         let (allowed, remaining, retry_after_ms, reset_after_ms, version): (
             u8,
             u64,
             u64,
             u64,
             String,
-        ) = GCRA
-            .key(self.redis.key(key))
-            .key(self.redis.key(RULES_VERSION_KEY))
-            .arg(limit)
-            .arg(u64::try_from(period.as_millis()).unwrap_or(u64::MAX))
-            .invoke_async(&mut conn)
-            .await?;
+        ) = self.invoke_with_rules_version(invocation).await?;
         Ok(GcraHit {
             allowed: allowed == 1,
             remaining,

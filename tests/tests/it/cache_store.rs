@@ -1,5 +1,5 @@
-//! The conformance suite of the cache backends: every test runs on the in-process store, and
-//! on Redis too when `TEST_REDIS_URL` is set.
+//! The conformance suite of the cache backends: every test runs on the in-process store, on a
+//! Redis Cluster, and on `TEST_REDIS_URL` when it is set.
 
 use std::{sync::Arc, time::Duration};
 
@@ -10,6 +10,8 @@ use server::{
     },
     redis_store::RedisStore,
 };
+
+use crate::helpers::conformance_redis;
 
 struct StoreUnderTest {
     store: Arc<dyn CacheStore>,
@@ -22,12 +24,7 @@ fn stores() -> Vec<StoreUnderTest> {
         store: Arc::new(MemoryStore::new(1024 * 1024)),
         redis: None,
     }];
-    if let Ok(url) = std::env::var("TEST_REDIS_URL")
-        && !url.trim().is_empty()
-    {
-        let prefix = format!("conformance:{}:", uuid::Uuid::new_v4().simple());
-        let redis = RedisStore::open(&url, &prefix)
-            .unwrap_or_else(|err| panic!("TEST_REDIS_URL={url} is not usable: {err}"));
+    for redis in conformance_redis("cache-conformance") {
         stores.push(StoreUnderTest {
             store: Arc::new(RedisCacheStore::new(redis.clone())),
             redis: Some(redis),
@@ -211,7 +208,7 @@ async fn namespace_indexes_shed_expired_entries() {
             )
             .await;
         }
-        let index = redis.key("cache-index:flood_posts");
+        let index = redis.key("cache-index:{flood_posts}");
         let mut conn = redis.connection();
         let size: u64 = redis::cmd("ZCARD")
             .arg(&index)

@@ -17,7 +17,7 @@ use client::{Client, types};
 use progenitor_client::{Error as ClientError, ResponseValue};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Database};
-use server::{Application, Settings, state::AppState};
+use server::{Application, Settings, redis_store::RedisStore, state::AppState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const PASSWORD: &str = "s3cure-passw0rd";
@@ -480,6 +480,97 @@ fn server_binary() -> std::path::PathBuf {
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().expect("an address").port()
+}
+
+/// The Redis servers a backend conformance suite runs on, each under a key prefix of its own
+/// (`<suite>:<random>:`): `TEST_REDIS_URL` when set, and always the test process's own
+/// three-master cluster.
+pub fn conformance_redis(suite: &str) -> Vec<RedisStore> {
+    let prefix = || format!("{suite}:{}:", uuid::Uuid::new_v4().simple());
+    let mut stores = Vec::new();
+    if let Ok(url) = std::env::var("TEST_REDIS_URL")
+        && !url.trim().is_empty()
+    {
+        let store = RedisStore::open(&url, &prefix())
+            .unwrap_or_else(|err| panic!("TEST_REDIS_URL={url} is not usable: {err}"));
+        stores.push(store);
+    }
+    let cluster = RedisStore::open(&test_cluster_url(), &prefix()).expect("the cluster URL");
+    stores.push(cluster);
+    stores
+}
+
+/// A Redis Cluster of three masters (`redis-server --cluster-enabled yes` on free ports, joined
+/// by `redis-cli --cluster create`), started once per test process; its URL. Each server is
+/// watched by a shell that stops it when the test process has gone.
+pub fn test_cluster_url() -> String {
+    static CLUSTER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CLUSTER.get_or_init(start_cluster).clone()
+}
+
+fn start_cluster() -> String {
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    for port in &ports {
+        let dir = std::env::temp_dir().join(format!("it-redis-cluster-{port}"));
+        std::fs::create_dir_all(&dir).expect("a directory for a cluster node");
+        let server = format!(
+            "redis-server --port {port} --cluster-port {bus} --bind 127.0.0.1 \\
+             --cluster-enabled yes --save '' --appendonly no --dir {dir}",
+            bus = free_port(),
+            dir = dir.display(),
+        );
+        // The watcher runs in the background of a shell that exits at once.
+        let watched = format!(
+            "({server} & pid=$!; while kill -0 {parent} 2>/dev/null && kill -0 $pid 2>/dev/null; \\
+             do sleep 1; done; kill $pid 2>/dev/null; sleep 1; rm -rf {dir}) &",
+            parent = std::process::id(),
+            dir = dir.display(),
+        );
+        let started = Command::new("sh")
+            .args(["-c", &watched])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("sh runs");
+        assert!(started.success(), "a cluster node was not started");
+    }
+    let cli = |args: &[&str]| {
+        Command::new("redis-cli")
+            .args(args)
+            .output()
+            .expect("redis-cli is installed")
+    };
+    let nodes: Vec<String> = ports
+        .iter()
+        .map(|port| format!("127.0.0.1:{port}"))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for port in &ports {
+        while cli(&["-p", &port.to_string(), "ping"]).stdout != b"PONG\n" {
+            assert!(Instant::now() < deadline, "a cluster node did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let mut create = vec!["--cluster", "create"];
+    create.extend(nodes.iter().map(String::as_str));
+    create.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+    let created = cli(&create);
+    assert!(
+        created.status.success(),
+        "redis-cli --cluster create failed: {}",
+        String::from_utf8_lossy(&created.stdout)
+    );
+    for port in &ports {
+        loop {
+            let info = cli(&["-p", &port.to_string(), "cluster", "info"]);
+            if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the cluster did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    format!("{}{}", server::redis_store::CLUSTER_SCHEME, nodes.join(","))
 }
 
 /// A `redis-server` of the test's own, on a free port, to stop, pause or restart.

@@ -1,23 +1,15 @@
 //! The conformance suite of the rate limiter's counter backends: every test runs in process,
-//! and on Redis too when `TEST_REDIS_URL` is set.
+//! on a Redis Cluster, and on `TEST_REDIS_URL` when it is set.
 
 use std::{sync::Arc, time::Duration};
 
-use server::{
-    rate_limit::store::{CounterStore, MemoryCounter, RedisCounter},
-    redis_store::RedisStore,
-};
+use server::rate_limit::store::{CounterStore, MemoryCounter, RedisCounter};
 
-use crate::helpers::run_concurrently;
+use crate::helpers::{conformance_redis, run_concurrently};
 
 fn stores() -> Vec<Arc<dyn CounterStore>> {
     let mut stores: Vec<Arc<dyn CounterStore>> = vec![Arc::new(MemoryCounter::default())];
-    if let Ok(url) = std::env::var("TEST_REDIS_URL")
-        && !url.trim().is_empty()
-    {
-        let prefix = format!("limiter-conformance:{}:", uuid::Uuid::new_v4().simple());
-        let redis = RedisStore::open(&url, &prefix)
-            .unwrap_or_else(|err| panic!("TEST_REDIS_URL={url} is not usable: {err}"));
+    for redis in conformance_redis("limiter-conformance") {
         stores.push(Arc::new(RedisCounter::new(redis)));
     }
     stores

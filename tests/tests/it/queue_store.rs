@@ -1,5 +1,5 @@
-//! The queue: the conformance suite of its backends (in process, and on Redis when
-//! `TEST_REDIS_URL` is set), and the worker over both.
+//! The queue: the conformance suite of its backends (in process, on a Redis Cluster, and on
+//! `TEST_REDIS_URL` when it is set), and the worker over each.
 
 use std::{
     collections::HashMap,
@@ -15,10 +15,11 @@ use server::{
         redis::RedisQueue,
         worker::{self, WorkerConfig},
     },
-    redis_store::RedisStore,
     telemetry::metrics::Metrics,
 };
 use tokio::sync::watch;
+
+use crate::helpers::conformance_redis;
 
 const CAPACITY: u64 = 1_000;
 
@@ -28,12 +29,7 @@ fn backends() -> Vec<Arc<dyn QueueBackend>> {
 
 fn backends_holding(capacity: u64) -> Vec<Arc<dyn QueueBackend>> {
     let mut backends: Vec<Arc<dyn QueueBackend>> = vec![Arc::new(MemoryQueue::new(capacity))];
-    if let Ok(url) = std::env::var("TEST_REDIS_URL")
-        && !url.trim().is_empty()
-    {
-        let prefix = format!("queue-conformance:{}:", uuid::Uuid::new_v4().simple());
-        let redis = RedisStore::open(&url, &prefix)
-            .unwrap_or_else(|err| panic!("TEST_REDIS_URL={url} is not usable: {err}"));
+    for redis in conformance_redis("queue-conformance") {
         backends.push(Arc::new(RedisQueue::new(redis, capacity)));
     }
     backends

@@ -1,5 +1,5 @@
-//! Several instances behind a load balancer, on one database and one Redis: what one does,
-//! the other sees at once.
+//! Several instances behind a load balancer, on one database and one Redis (a server, or a
+//! Redis Cluster): what one does, the other sees at once.
 
 use std::time::Duration;
 
@@ -8,21 +8,31 @@ use reqwest::StatusCode;
 
 use crate::{
     auth::BAD_CREDENTIALS,
-    helpers::{TestRedis, failure, run_concurrently, spawn_app_with},
+    helpers::{TestRedis, failure, run_concurrently, spawn_app_with, test_cluster_url},
     posts::{fx_post, title_update},
 };
 
 const LIMIT: usize = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_instances_share_limits_cache_jobs_and_revocations() {
+async fn two_instances_on_one_redis_share_limits_cache_jobs_and_revocations() {
     let mut redis = TestRedis::stopped();
     redis.start().await;
-    let url = redis.url();
+    two_instances_share_limits_cache_jobs_and_revocations(&redis.url(), "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_on_a_redis_cluster_share_limits_cache_jobs_and_revocations() {
+    // The cluster serves the whole test process: a key prefix of this test's own.
+    let prefix = format!("scale-out:{}:", uuid::Uuid::new_v4().simple());
+    two_instances_share_limits_cache_jobs_and_revocations(&test_cluster_url(), &prefix).await;
+}
+
+async fn two_instances_share_limits_cache_jobs_and_revocations(redis_url: &str, prefix: &str) {
     let limit = LIMIT.to_string();
     let first = spawn_app_with(&[
-        ("REDIS_URL", url.as_str()),
-        ("REDIS_KEY_PREFIX", ""),
+        ("REDIS_URL", redis_url),
+        ("REDIS_KEY_PREFIX", prefix),
         ("DEFAULT_RATE_LIMIT_LIMIT", limit.as_str()),
         ("DEFAULT_RATE_LIMIT_PERIOD", "31536000"),
         ("SAMPLE_TASK_DELAY_MS", "50"),
