@@ -136,6 +136,56 @@ fn declare_body_limit(doc: &mut Value) {
     }
 }
 
+/// A follow-up an operation's response leads to, declared as an OpenAPI link on that response:
+/// its parameters are runtime expressions over the request and response (`$response.body#/id`).
+/// Readers of the docs see what to call next; schemathesis's stateful phase chains create →
+/// read → update → delete with them.
+pub struct OperationLink {
+    pub from: &'static str,
+    pub status: &'static str,
+    pub to: &'static str,
+    pub parameters: &'static [(&'static str, &'static str)],
+}
+
+/// Every link the domains declare.
+fn link_catalog() -> Vec<&'static OperationLink> {
+    [
+        crate::users::routes::LINKS,
+        crate::posts::routes::LINKS,
+        crate::tiers::routes::LINKS,
+        crate::rate_limits::routes::LINKS,
+        crate::tasks::routes::LINKS,
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Puts each declared link on its response, named after the operation it leads to.
+fn declare_links(doc: &mut Value) {
+    let catalog = link_catalog();
+    for operation in operations_mut(doc) {
+        let id = operation["operationId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        for link in catalog.iter().filter(|link| link.from == id) {
+            let Some(response) = operation["responses"][link.status].as_object_mut() else {
+                continue;
+            };
+            let parameters: serde_json::Map<String, Value> = link
+                .parameters
+                .iter()
+                .map(|(name, expression)| (name.to_string(), Value::String(expression.to_string())))
+                .collect();
+            let links = response
+                .entry("links")
+                .or_insert_with(|| Value::Object(Default::default()));
+            links[link.to] = json!({ "operationId": link.to, "parameters": parameters });
+        }
+    }
+}
+
 /// Every error message the domains declare, for the examples of their error responses.
 pub(crate) fn error_catalog() -> Vec<ErrorExamples> {
     [
@@ -356,6 +406,7 @@ pub fn finish_spec(spec: &str) -> String {
     document_rate_limit_headers(&mut doc);
     declare_body_limit(&mut doc);
     document_error_examples(&mut doc);
+    declare_links(&mut doc);
     declare_public_operations(&mut doc);
     require_response_fields(&mut doc);
     describe_responses(&mut doc);
@@ -365,6 +416,48 @@ pub fn finish_spec(spec: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_link_fills_the_path_parameters_of_an_operation_that_exists() {
+        let doc: Value = serde_json::from_str(&spec_json()).unwrap();
+        let mut operations = std::collections::BTreeMap::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for operation in item.as_object().unwrap().values() {
+                operations.insert(
+                    operation["operationId"].as_str().unwrap(),
+                    (path, operation),
+                );
+            }
+        }
+        for link in link_catalog() {
+            let (_, from) = operations[link.from];
+            assert!(
+                from["responses"][link.status]["links"][link.to].is_object(),
+                "{} {} -> {}",
+                link.from,
+                link.status,
+                link.to
+            );
+            let (path, _) = operations
+                .get(link.to)
+                .expect("the target operation exists");
+            let mut wanted: Vec<&str> = path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                .collect();
+            let mut given: Vec<&str> = link.parameters.iter().map(|(name, _)| *name).collect();
+            wanted.sort_unstable();
+            given.sort_unstable();
+            assert_eq!(given, wanted, "{} -> {}", link.from, link.to);
+            for (_, expression) in link.parameters {
+                assert!(
+                    expression.starts_with("$response.body#/")
+                        || expression.starts_with("$request.path."),
+                    "{expression}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn every_listed_error_message_belongs_to_a_declared_response() {

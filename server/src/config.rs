@@ -322,6 +322,13 @@ impl FromStr for CorsOrigin {
 /// `MAX_BODY_BYTES` when unset: the longest valid body (a post) is far below it.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// `MAX_URI_BYTES` when unset: the longest valid request target (a task message of 1,000
+/// four-byte characters, percent-encoded: 12,000 bytes) fits.
+pub const DEFAULT_MAX_URI_BYTES: usize = 16 * 1024;
+
+/// `MAX_HEADER_BYTES` when unset: a bearer token is a few hundred bytes.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+
 /// The shortest `SECRET_KEY` accepted outside `ENVIRONMENT=local`.
 const MIN_SECRET_KEY_BYTES: usize = 32;
 
@@ -367,8 +374,8 @@ impl Settings {
         };
         let defaults = AppInfo::default();
         let redis_url = env.string("REDIS_URL");
-        let max_uri_bytes = env.positive("MAX_URI_BYTES", 8 * 1024)?;
-        let max_header_bytes = env.positive("MAX_HEADER_BYTES", 16 * 1024)?;
+        let max_uri_bytes = env.positive("MAX_URI_BYTES", DEFAULT_MAX_URI_BYTES)?;
+        let max_header_bytes = env.positive("MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES)?;
         let metrics_token = env
             .string("METRICS_TOKEN")
             .filter(|token| !token.is_empty());

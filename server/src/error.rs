@@ -342,9 +342,10 @@ impl ResponseError for AppError {
     }
 }
 
-/// Statuses every operation can answer with: 422 for a NUL in the URL, which the request
-/// middleware refuses before routing, and 500.
-const ALWAYS_POSSIBLE: [u16; 3] = [422, 500, 503];
+/// Statuses every operation can answer with: what the request middleware refuses before routing
+/// (a request target or headers over their limits, 414 and 431; a NUL in the URL, 422), 500,
+/// and 503 (the request timeout, the database away).
+const ALWAYS_POSSIBLE: [u16; 5] = [414, 422, 431, 500, 503];
 
 /// An operation's error responses for the spec: the statuses it can answer with, plus those any
 /// operation can ([`ALWAYS_POSSIBLE`]), each with the one [`ErrorBody`] schema. At run time it is
@@ -401,7 +402,9 @@ fn status_description(status: u16) -> &'static str {
         401 => "Missing, invalid, expired or revoked credentials",
         403 => "The user doesn't have enough privileges",
         404 => "The resource does not exist",
+        414 => "The request URI is longer than MAX_URI_BYTES",
         422 => "The request failed validation",
+        431 => "The request headers are larger than MAX_HEADER_BYTES",
         429 => "Rate limit exceeded; see Retry-After",
         500 => "Internal server error",
         503 => "A dependency is unavailable, or the server is busy (see Retry-After)",
@@ -494,9 +497,15 @@ impl ErrorExamples {
         let errors = match status {
             401 => vec![AppError::NotAuthenticated, AppError::InvalidCredentials],
             403 => vec![AppError::Forbidden],
-            // As the committed spec shows it: with the default limit.
+            // As the committed spec shows them: with the default limits.
             413 => vec![crate::http::body::body_too_large(
                 crate::config::DEFAULT_MAX_BODY_BYTES,
+            )],
+            414 => vec![crate::http::body::uri_too_long(
+                crate::config::DEFAULT_MAX_URI_BYTES,
+            )],
+            431 => vec![crate::http::body::headers_too_large(
+                crate::config::DEFAULT_MAX_HEADER_BYTES,
             )],
             422 => vec![AppError::validation(ValidationIssue::example())],
             429 => vec![AppError::RateLimited {

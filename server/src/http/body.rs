@@ -88,6 +88,20 @@ pub fn body_too_large(limit: usize) -> AppError {
     }
 }
 
+pub fn uri_too_long(limit: usize) -> AppError {
+    AppError::Rejected {
+        status: StatusCode::URI_TOO_LONG,
+        message: format!("Request URI longer than {limit} bytes"),
+    }
+}
+
+pub fn headers_too_large(limit: usize) -> AppError {
+    AppError::Rejected {
+        status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        message: format!("Request headers larger than {limit} bytes"),
+    }
+}
+
 async fn read_body(req: &Request, body: &mut RequestBody) -> Result<bytes::Bytes, AppError> {
     let limit = req
         .data::<AppState>()

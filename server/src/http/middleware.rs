@@ -18,7 +18,7 @@ use tracing::Instrument;
 use crate::{
     error::{AppError, REQUEST_TIMED_OUT, ValidationIssue},
     http::{
-        body::{body_too_large, nul_issue},
+        body::{body_too_large, headers_too_large, nul_issue, uri_too_long},
         cors::CorsPolicy,
     },
     state::AppState,
@@ -239,7 +239,10 @@ pub async fn around_request<E: Endpoint>(
     let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
     let path = uri.path();
     span.in_scope(|| {
-        if status >= 500 {
+        // A 503 is a planned refusal (busy, timed out, a backend away), not a fault.
+        if status == 503 {
+            tracing::warn!(%method, path, route, status, latency_us, "request finished");
+        } else if status >= 500 {
             tracing::error!(%method, path, route, status, latency_us, "request finished");
         } else {
             tracing::info!(%method, path, route, status, latency_us, "request finished");
@@ -283,10 +286,7 @@ fn refuse_before_routing(req: &Request, limits: &RequestLimits) -> Option<AppErr
         .path_and_query()
         .map_or(0, |target| target.as_str().len());
     if target_bytes > limits.max_uri_bytes {
-        return Some(AppError::Rejected {
-            status: StatusCode::URI_TOO_LONG,
-            message: format!("Request URI longer than {} bytes", limits.max_uri_bytes),
-        });
+        return Some(uri_too_long(limits.max_uri_bytes));
     }
     let header_bytes: usize = req
         .headers()
@@ -294,13 +294,7 @@ fn refuse_before_routing(req: &Request, limits: &RequestLimits) -> Option<AppErr
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
     if header_bytes > limits.max_header_bytes {
-        return Some(AppError::Rejected {
-            status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            message: format!(
-                "Request headers larger than {} bytes",
-                limits.max_header_bytes
-            ),
-        });
+        return Some(headers_too_large(limits.max_header_bytes));
     }
     let declared_length = req
         .headers()

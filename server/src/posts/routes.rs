@@ -8,7 +8,7 @@ use poem_openapi::{
 };
 
 use crate::{
-    api::ApiTags,
+    api::{ApiTags, OperationLink},
     auth::BearerAuth,
     cache_policy,
     entities::post,
@@ -218,6 +218,26 @@ impl PostApi {
 }
 
 /// The messages of this domain's errors, for the spec.
+/// What a created post leads to.
+pub(crate) const LINKS: &[OperationLink] = &[
+    post_link("read_post"),
+    post_link("patch_post"),
+    post_link("erase_post"),
+    post_link("erase_db_post"),
+];
+
+const fn post_link(to: &'static str) -> OperationLink {
+    OperationLink {
+        from: "create_post",
+        status: "201",
+        to,
+        parameters: &[
+            ("username", "$request.path.username"),
+            ("id", "$response.body#/id"),
+        ],
+    }
+}
+
 pub(crate) fn error_examples() -> Vec<ErrorExamples> {
     use {service::POST_NOT_FOUND, users::USER_NOT_FOUND};
     let mut examples = vec![

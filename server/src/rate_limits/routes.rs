@@ -8,7 +8,7 @@ use poem_openapi::{
 };
 
 use crate::{
-    api::ApiTags,
+    api::{ApiTags, OperationLink},
     auth::BearerAuth,
     error::{ErrorExamples, Errors},
     http::{
@@ -151,6 +151,25 @@ impl RateLimitApi {
 }
 
 /// The messages of this domain's errors, for the spec.
+/// What a created rule leads to.
+pub(crate) const LINKS: &[OperationLink] = &[
+    rule_link("read_rate_limit"),
+    rule_link("patch_rate_limit"),
+    rule_link("erase_rate_limit"),
+];
+
+const fn rule_link(to: &'static str) -> OperationLink {
+    OperationLink {
+        from: "create_rate_limit",
+        status: "201",
+        to,
+        parameters: &[
+            ("tier_name", "$request.path.tier_name"),
+            ("id", "$response.body#/id"),
+        ],
+    }
+}
+
 pub(crate) fn error_examples() -> Vec<ErrorExamples> {
     use {
         service::{NAME_TAKEN, PATH_TAKEN, RATE_LIMIT_NOT_FOUND},

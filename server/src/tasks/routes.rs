@@ -11,7 +11,7 @@ use poem_openapi::{
 use serde_json::{Value, json};
 
 use crate::{
-    api::ApiTags,
+    api::{ApiTags, OperationLink},
     error::{AppError, ErrorExamples, Errors},
     http::responses::{Created, example_timestamp},
     queue::{JobInfo, JobStatus, QueueError},
@@ -195,6 +195,14 @@ impl TaskApi {
 }
 
 /// The messages of this domain's errors, for the spec.
+/// A created task leads to its state.
+pub(crate) const LINKS: &[OperationLink] = &[OperationLink {
+    from: "create_task",
+    status: "201",
+    to: "read_task",
+    parameters: &[("task_id", "$response.body#/id")],
+}];
+
 pub(crate) fn error_examples() -> Vec<ErrorExamples> {
     vec![
         ErrorExamples::new("create_task", 503, [QUEUE_UNAVAILABLE, QUEUE_FULL]),

@@ -8,7 +8,7 @@ use poem_openapi::{
 };
 
 use crate::{
-    api::ApiTags,
+    api::{ApiTags, OperationLink},
     auth::BearerAuth,
     error::{ErrorExamples, Errors},
     http::{
@@ -122,6 +122,31 @@ impl TierApi {
 }
 
 /// The messages of this domain's errors, for the spec.
+/// What a created tier leads to.
+pub(crate) const LINKS: &[OperationLink] = &[
+    tier_link("read_tier", NAMED),
+    tier_link("patch_tier", NAMED),
+    tier_link("erase_tier", NAMED),
+    tier_link("create_rate_limit", RULES_OF),
+    tier_link("read_rate_limits", RULES_OF),
+];
+
+/// The created tier's name, as the tier operations and the rule operations call it.
+const NAMED: &[(&str, &str)] = &[("name", "$response.body#/name")];
+const RULES_OF: &[(&str, &str)] = &[("tier_name", "$response.body#/name")];
+
+const fn tier_link(
+    to: &'static str,
+    parameters: &'static [(&'static str, &'static str)],
+) -> OperationLink {
+    OperationLink {
+        from: "create_tier",
+        status: "201",
+        to,
+        parameters,
+    }
+}
+
 pub(crate) fn error_examples() -> Vec<ErrorExamples> {
     use service::{NAME_TAKEN, TIER_IN_USE, TIER_NOT_FOUND};
     vec![

@@ -9,7 +9,7 @@ use poem_openapi::{
 use sea_orm::TransactionTrait;
 
 use crate::{
-    api::ApiTags,
+    api::{ApiTags, OperationLink},
     auth::{BearerAuth, revocation},
     cache_policy,
     error::{AppError, ErrorExamples, Errors},
@@ -225,6 +225,24 @@ impl UserApi {
 }
 
 /// The messages of this domain's errors, for the spec.
+/// What a created user leads to.
+pub(crate) const LINKS: &[OperationLink] = &[
+    user_link("read_user"),
+    user_link("patch_user"),
+    user_link("erase_user"),
+    user_link("read_posts"),
+    user_link("create_post"),
+];
+
+const fn user_link(to: &'static str) -> OperationLink {
+    OperationLink {
+        from: "create_user",
+        status: "201",
+        to,
+        parameters: &[("username", "$response.body#/username")],
+    }
+}
+
 pub(crate) fn error_examples() -> Vec<ErrorExamples> {
     use service::{EMAIL_TAKEN, USER_NOT_FOUND, USERNAME_TAKEN};
     let busy = AppError::Overloaded {
