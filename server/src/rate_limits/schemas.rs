@@ -121,7 +121,8 @@ pub struct RateLimitCreate {
     #[oai(validator(minimum(value = "1"), maximum(value = "31536000")))]
     #[validate(range(min = 1, max = 31_536_000, message = "must be 1 to 31536000"))]
     pub period: i32,
-    /// Defaults to `<path>:<limit>:<period>`.
+    /// Defaults to `<path>:<limit>:<period>`; required when that would be longer than 255
+    /// characters.
     #[oai(validator(min_length = 1, max_length = 255))]
     #[serde(default, deserialize_with = "crate::http::body::non_null")]
     #[validate(length(min = 1, max = 255, message = "must be 1 to 255 characters"))]

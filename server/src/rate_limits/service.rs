@@ -11,7 +11,7 @@ use validator::ValidationError;
 
 use crate::{
     entities::rate_limit::{self, Column, Entity as RateLimit},
-    error::AppError,
+    error::{AppError, ValidationIssue},
     pagination::PageRequest,
     rate_limits::schemas::{RateLimitCreate, RateLimitUpdate},
 };
@@ -96,15 +96,36 @@ fn on_unique_violation(err: DbErr) -> AppError {
     }
 }
 
+/// A rule's name is at most this many characters (the column's width).
+const MAX_NAME_CHARS: usize = 255;
+
+/// `<path>:<limit>:<period>`; with a path near its own limit it would not fit the name column,
+/// and the rule needs a name of its own.
+fn default_name(path: &str, limit: i32, period: i32) -> Result<String, AppError> {
+    let name = format!("{path}:{limit}:{period}");
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(AppError::validation(ValidationIssue::new(
+            ["body", "name"],
+            format!(
+                "required when the default `<path>:<limit>:<period>` would be longer than \
+                 {MAX_NAME_CHARS} characters"
+            ),
+            "missing",
+        )));
+    }
+    Ok(name)
+}
+
 pub async fn create(
     db: &impl ConnectionTrait,
     tier_id: i64,
     new: RateLimitCreate,
 ) -> Result<rate_limit::Model, AppError> {
     let path = sanitize_path(&new.path);
-    let name = new
-        .name
-        .unwrap_or_else(|| format!("{path}:{}:{}", new.limit, new.period));
+    let name = match new.name {
+        Some(name) => name,
+        None => default_name(&path, new.limit, new.period)?,
+    };
     if name_taken(db, &name).await? {
         return Err(AppError::bad_request(NAME_TAKEN));
     }

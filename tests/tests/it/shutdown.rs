@@ -91,7 +91,10 @@ async fn sigterm_answers_every_request_in_flight_then_exits() {
     let load = Load::start(&server, 4);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let logins = queued_logins(&server, 20).await;
+    // Requests the load generator starts from now on may meet a closed connection; those it
+    // started before have a moment to finish first (a health check takes a few milliseconds).
     load.signalled.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let signalled_at = Instant::now();
     server.signal("-TERM");
 

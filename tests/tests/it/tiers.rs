@@ -297,6 +297,30 @@ async fn rate_limits_are_kept_per_tier_and_path_with_the_contracts_messages() {
     failure(same_name.send().await)
         .assert_is(StatusCode::BAD_REQUEST, "Rate Limit Name not available");
     let pro_rule = fx_rule(&admin, "pro", "api/v1/tasks/task", 10, 3600).await;
+
+    // A path of the longest kind leaves no room for the default name: a name is required.
+    let long_path = "p".repeat(255);
+    let (status, body) = send_as(
+        &app,
+        &admin,
+        reqwest::Method::POST,
+        "/api/v1/tier/pro/rate_limit",
+        json!({"path": long_path, "limit": 396_143, "period": 166}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "name"]));
+    let named = admin
+        .api
+        .create_rate_limit()
+        .tier_name("pro")
+        .body(types::RateLimitCreate {
+            name: Some("long".try_into().unwrap()),
+            ..rule_body(&long_path, 396_143, 166)
+        })
+        .send()
+        .await;
+    assert_eq!(named.unwrap().status(), StatusCode::CREATED);
     let no_tier = admin
         .api
         .create_rate_limit()
