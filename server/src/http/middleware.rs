@@ -234,7 +234,7 @@ pub async fn around_request<E: Endpoint>(
         let template = route.split_once(' ').map_or(UNMATCHED_ROUTE, |(_, t)| t);
         state
             .metrics
-            .request_finished(method.as_str(), template, status, latency);
+            .request_finished(&method, template, status, latency);
     }
     let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
     let path = uri.path();

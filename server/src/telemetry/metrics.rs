@@ -7,15 +7,20 @@
 //! outcome names), never from a raw path or a client's input: the series a client can create
 //! are bounded by the spec, not by its requests.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, PoisonError, RwLock},
+    time::Duration,
+};
 
 use metrics::{
-    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
-    with_local_recorder,
+    Counter, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+    histogram, with_local_recorder,
 };
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
+use poem::http::Method;
 
 /// Request latency buckets, in seconds: from a cached read to the request timeout.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -33,6 +38,15 @@ pub struct Metrics(Option<Arc<Recording>>);
 struct Recording {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// The handles of each request series, found again without building its labels: that
+    /// building and the registry lookup were most of what a request's recording cost.
+    request_series: RwLock<HashMap<(u16, Method), HashMap<String, RequestSeries>>>,
+}
+
+#[derive(Clone)]
+struct RequestSeries {
+    count: Counter,
+    latency: Histogram,
 }
 
 /// How a response-cache lookup went.
@@ -66,6 +80,40 @@ pub struct ScrapeGauges {
     pub log_lines_dropped: u64,
 }
 
+impl Recording {
+    fn request_series(&self, method: &Method, route: &str, status: u16) -> RequestSeries {
+        let key = (status, method.clone());
+        let known = self
+            .request_series
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .and_then(|routes| routes.get(route))
+            .cloned();
+        if let Some(series) = known {
+            return series;
+        }
+        let series = with_local_recorder(&self.recorder, || {
+            let labels = [
+                ("method", method.as_str().to_owned()),
+                ("route", route.to_owned()),
+                ("status", status.to_string()),
+            ];
+            RequestSeries {
+                count: counter!("http_requests_total", &labels),
+                latency: histogram!("http_request_duration_seconds", &labels),
+            }
+        });
+        self.request_series
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_default()
+            .insert(route.to_owned(), series.clone());
+        series
+    }
+}
+
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics")
@@ -94,7 +142,11 @@ impl Metrics {
         };
         with_local_recorder(&recorder, describe);
         let handle = recorder.handle();
-        let recording = Arc::new(Recording { recorder, handle });
+        let recording = Arc::new(Recording {
+            recorder,
+            handle,
+            request_series: RwLock::default(),
+        });
         let weak = Arc::downgrade(&recording);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
@@ -122,16 +174,13 @@ impl Metrics {
     }
 
     /// One answered request. `route` is the operation's path template, or `unmatched`.
-    pub fn request_finished(&self, method: &str, route: &str, status: u16, latency: Duration) {
-        self.record(|| {
-            let labels = [
-                ("method", method.to_owned()),
-                ("route", route.to_owned()),
-                ("status", status.to_string()),
-            ];
-            counter!("http_requests_total", &labels).increment(1);
-            histogram!("http_request_duration_seconds", &labels).record(latency.as_secs_f64());
-        });
+    pub fn request_finished(&self, method: &Method, route: &str, status: u16, latency: Duration) {
+        let Some(recording) = &self.0 else {
+            return;
+        };
+        let series = recording.request_series(method, route, status);
+        series.count.increment(1);
+        series.latency.record(latency.as_secs_f64());
     }
 
     pub fn cache_lookup(&self, outcome: CacheLookup) {
