@@ -31,6 +31,22 @@ const LATENCY_BUCKETS: [f64; 14] = [
 /// scrape they would pile up, so they are folded on this interval as well.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
+const STANDARD_METHODS: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+    Method::TRACE,
+    Method::CONNECT,
+];
+
+/// The `method` label of every other method.
+static OTHER_METHOD: std::sync::LazyLock<Method> =
+    std::sync::LazyLock::new(|| Method::from_bytes(b"OTHER").unwrap_or(Method::GET));
+
 /// The recorder of one application instance; `disabled` records nothing and costs nothing.
 #[derive(Clone, Default)]
 pub struct Metrics(Option<Arc<Recording>>);
@@ -82,7 +98,14 @@ pub struct ScrapeGauges {
 
 impl Recording {
     fn request_series(&self, method: &Method, route: &str, status: u16) -> RequestSeries {
-        let key = (status, method.clone());
+        // Clients may send any token as a method: those outside the standard set share one
+        // series, or each would make its own.
+        let method = if STANDARD_METHODS.contains(method) {
+            method.clone()
+        } else {
+            OTHER_METHOD.clone()
+        };
+        let key = (status, method);
         let known = self
             .request_series
             .read()
@@ -95,7 +118,7 @@ impl Recording {
         }
         let series = with_local_recorder(&self.recorder, || {
             let labels = [
-                ("method", method.as_str().to_owned()),
+                ("method", key.1.as_str().to_owned()),
                 ("route", route.to_owned()),
                 ("status", status.to_string()),
             ];

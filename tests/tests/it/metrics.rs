@@ -214,10 +214,28 @@ async fn the_series_stay_bounded_whatever_paths_clients_try() {
             assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
         }
     }
+    // Nor per method: any token is a method to HTTP, and those outside the standard set share
+    // one label.
+    for i in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("BREW{i}").as_bytes()).unwrap();
+        let response = http
+            .request(method, app.url("/random"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
     let scrape = Scrape::of(&app, None).await;
-    // One series per route template and status, not per path: a user, a user's posts, and
-    // what no operation answers.
-    assert_eq!(scrape.series("http_requests_total"), 3, "{:?}", scrape.0);
+    // One series per route template, method and status, not per path: a user, a user's posts,
+    // what no operation answers, and the same for methods outside the standard set.
+    assert_eq!(scrape.series("http_requests_total"), 4, "{:?}", scrape.0);
+    assert_eq!(
+        scrape.sum(
+            "http_requests_total",
+            &[("method", "OTHER"), ("route", "unmatched")]
+        ),
+        50.0
+    );
     assert_eq!(
         scrape.sum(
             "http_requests_total",
