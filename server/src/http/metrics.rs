@@ -33,13 +33,10 @@ impl Endpoint for Scrape {
         {
             return Err(AppError::NotAuthenticated.into());
         }
-        let pool = crate::db::pool_usage(&state.db);
         let gauges = ScrapeGauges {
             // A failing queue backend leaves the depth out rather than failing the scrape.
             queue_depth: state.queue.depth().await.ok(),
-            db_pool_connections: pool.map(|pool| pool.open),
-            db_pool_idle: pool.map(|pool| pool.idle),
-            db_pool_max: pool.map(|pool| pool.max),
+            db_pool: crate::db::pool_usage(&state.db),
             log_lines_dropped: telemetry::dropped_log_lines(),
         };
         let text = state

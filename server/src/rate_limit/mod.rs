@@ -229,11 +229,14 @@ impl RateLimiter {
 
     /// Counts the request and decides.
     pub async fn check(&self, req: &Request) -> Decision {
-        let (decision, tier) = self.decide(req).await;
         let inner = &self.0;
+        let template = inner
+            .routes
+            .for_request(req)
+            .map(|route| route.template.as_str());
+        let (decision, tier) = self.decide(req, template).await;
         if inner.metrics.is_enabled() {
-            let route = inner.routes.for_request(req);
-            let route = route.map_or("unmatched", |route| route.template.as_str());
+            let route = template.unwrap_or("unmatched");
             let rule = tier.map_or_else(|| "default".to_string(), |tier| format!("tier:{tier}"));
             inner
                 .metrics
@@ -242,18 +245,16 @@ impl RateLimiter {
         decision
     }
 
-    /// The decision, and the tier whose rule made it (`None`: the defaults).
-    async fn decide(&self, req: &Request) -> (Decision, Option<i64>) {
+    /// The decision, and the tier whose rule made it (`None`: the defaults). `template` is the
+    /// route's path template, when the request matched one.
+    async fn decide(&self, req: &Request, template: Option<&str>) -> (Decision, Option<i64>) {
         let inner = &self.0;
         if let Err(err) = inner.rules.sync(None).await {
             tracing::error!(error = %err, "rate limiter: cannot load the rules");
         }
         let client = client::identify(req, &inner.tokens, &inner.trusted_proxies);
         let path = sanitize_path(req.uri().path());
-        let template = inner
-            .routes
-            .for_request(req)
-            .map(|route| sanitize_path(&route.template));
+        let template = template.map(sanitize_path);
         let (rule, counted_path, tier) = self.rule_for(&client, &path, template.as_deref()).await;
         if inner.algorithm == RateLimitAlgorithm::Gcra {
             return (self.check_gcra(&client, &counted_path, rule).await, tier);

@@ -22,6 +22,8 @@ use metrics_exporter_prometheus::{
 };
 use poem::http::Method;
 
+use crate::db::PoolUsage;
+
 /// Request latency buckets, in seconds: from a cached read to the request timeout.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -90,9 +92,7 @@ pub enum JobOutcome {
 #[derive(Debug, Clone, Default)]
 pub struct ScrapeGauges {
     pub queue_depth: Option<u64>,
-    pub db_pool_connections: Option<u32>,
-    pub db_pool_idle: Option<usize>,
-    pub db_pool_max: Option<u32>,
+    pub db_pool: Option<PoolUsage>,
     pub log_lines_dropped: u64,
 }
 
@@ -248,14 +248,10 @@ impl Metrics {
             if let Some(depth) = gauges.queue_depth {
                 gauge!("queue_depth").set(depth as f64);
             }
-            if let Some(open) = gauges.db_pool_connections {
-                gauge!("db_pool_connections", "state" => "open").set(f64::from(open));
-            }
-            if let Some(idle) = gauges.db_pool_idle {
-                gauge!("db_pool_connections", "state" => "idle").set(idle as f64);
-            }
-            if let Some(max) = gauges.db_pool_max {
-                gauge!("db_pool_max_connections").set(f64::from(max));
+            if let Some(pool) = gauges.db_pool {
+                gauge!("db_pool_connections", "state" => "open").set(f64::from(pool.open));
+                gauge!("db_pool_connections", "state" => "idle").set(pool.idle as f64);
+                gauge!("db_pool_max_connections").set(f64::from(pool.max));
             }
             counter!("log_lines_dropped_total").absolute(gauges.log_lines_dropped);
         });

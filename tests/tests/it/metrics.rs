@@ -9,6 +9,7 @@ use reqwest::{StatusCode, header};
 use crate::{
     helpers::{TestApp, exchange, spawn_app_with},
     posts::{fx_post, read_post, title_update},
+    tasks::until_ended,
 };
 
 /// One scrape: each sample's name, labels and value.
@@ -122,13 +123,10 @@ async fn a_scrape_counts_the_traffic_it_followed() {
         }
     }
     let task_id = task_id.expect("an enqueue was allowed");
-    for _ in 0..300 {
-        let info = app.api.read_task().task_id(&task_id).send().await.unwrap();
-        if info.into_inner().status == TaskStatus::Complete {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert_eq!(
+        until_ended(&app, &task_id).await.status,
+        TaskStatus::Complete
+    );
     // Let the other job finish too, so that the depth is settled.
     tokio::time::sleep(Duration::from_millis(300)).await;
 

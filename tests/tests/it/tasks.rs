@@ -13,7 +13,7 @@ const FAST: [(&str, &str); 2] = [
     ("QUEUE_POLL_INTERVAL_MS", "20"),
 ];
 
-async fn until_ended(app: &TestApp, id: &str) -> TaskInfo {
+pub async fn until_ended(app: &TestApp, id: &str) -> TaskInfo {
     for _ in 0..300 {
         let info = app
             .api
